@@ -1,0 +1,1 @@
+"""customers: built by its own issue; empty until then."""

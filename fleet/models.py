@@ -1,0 +1,56 @@
+"""Values of the fleet: tenants, devices and the identity a device logs in with."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class DeviceKind(enum.StrEnum):
+    TRUCK = "truck"
+    PHONE = "phone"
+
+
+class StaffRole(enum.StrEnum):
+    DRIVER = "driver"
+    COLLECTOR = "collector"
+    CASHIER = "cashier"
+    DISPATCHER = "dispatcher"
+    ACCOUNTANT = "accountant"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: int
+    tenant_id: int
+    tenant_slug: str
+    slug: str
+    kind: DeviceKind
+    vehicle_id: int | None
+    staff_id: int | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLogin:
+    """What the broker needs to check a device login."""
+
+    device: Device
+    credential_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewDevice:
+    """A created device and its secret; the secret is shown once and never stored."""
+
+    device: Device
+    username: str
+    secret: str

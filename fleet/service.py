@@ -1,0 +1,184 @@
+"""Fleet operations: the only code that reads or writes tenants, vehicles, staff and devices.
+
+Every function takes an open connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, errors
+
+from fleet.credentials import SLUG, device_username, hash_secret, new_secret, parse_username
+from fleet.errors import Conflict, InvalidValue, NotFound
+from fleet.models import Device, DeviceKind, DeviceLogin, NewDevice, StaffRole, Tenant
+
+_DEVICE_SELECT = (
+    "SELECT d.id, d.tenant_id, t.slug, d.slug, d.kind, d.vehicle_id, d.staff_id, d.active,"
+    " d.credential_hash FROM devices d JOIN tenants t ON t.id = d.tenant_id"
+)
+
+
+def _slug(field: str, value: str) -> str:
+    if not SLUG.match(value):
+        raise InvalidValue(f"{field}={value!r}: must be 1-64 characters of a-z, 0-9 and '-'")
+    return value
+
+
+def _device(row: tuple[Any, ...]) -> Device:
+    return Device(
+        id=row[0],
+        tenant_id=row[1],
+        tenant_slug=row[2],
+        slug=row[3],
+        kind=DeviceKind(row[4]),
+        vehicle_id=row[5],
+        staff_id=row[6],
+        active=row[7],
+    )
+
+
+async def ensure_tenant(conn: AsyncConnection[Any], slug: str, name: str) -> Tenant:
+    """The tenant with this slug, created if missing."""
+    _slug("tenant", slug)
+    cursor = await conn.execute(
+        "INSERT INTO tenants (slug, name) VALUES (%s, %s)"
+        " ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id, slug, name",
+        (slug, name),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return Tenant(*row)
+
+
+async def get_tenant(conn: AsyncConnection[Any], slug: str) -> Tenant:
+    cursor = await conn.execute("SELECT id, slug, name FROM tenants WHERE slug = %s", (slug,))
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"tenant {slug!r}")
+    return Tenant(*row)
+
+
+async def create_vehicle(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    code: str,
+    name: str = "",
+    capacity_kg: int | None = None,
+) -> int:
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                "INSERT INTO vehicles (tenant_id, code, name, capacity_kg)"
+                " VALUES (%s, %s, %s, %s) RETURNING id",
+                (tenant_id, code, name, capacity_kg),
+            )
+    except errors.UniqueViolation:
+        raise Conflict(f"vehicle {code!r} exists") from None
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def create_staff(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    code: str,
+    full_name: str,
+    role: StaffRole,
+    phone: str | None = None,
+) -> int:
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                "INSERT INTO staff (tenant_id, code, full_name, role, phone)"
+                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (tenant_id, code, full_name, str(role), phone),
+            )
+    except errors.UniqueViolation:
+        raise Conflict(f"staff member {code!r} exists") from None
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def create_device(
+    conn: AsyncConnection[Any],
+    tenant: Tenant,
+    slug: str,
+    kind: DeviceKind,
+    *,
+    vehicle_id: int | None = None,
+    staff_id: int | None = None,
+) -> NewDevice:
+    """Register a device; the returned secret is not stored and cannot be shown again."""
+    _slug("device", slug)
+    if kind is DeviceKind.TRUCK and staff_id is not None:
+        raise InvalidValue("staff_id: a truck unit links to a vehicle, not a staff member")
+    if kind is DeviceKind.PHONE and vehicle_id is not None:
+        raise InvalidValue("vehicle_id: a phone links to a staff member, not a vehicle")
+    secret = new_secret()
+    try:
+        async with conn.transaction():
+            cursor = await conn.execute(
+                "INSERT INTO devices (tenant_id, slug, kind, vehicle_id, staff_id, credential_hash)"
+                " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (tenant.id, slug, str(kind), vehicle_id, staff_id, hash_secret(secret)),
+            )
+    except errors.UniqueViolation:
+        raise Conflict(f"device {slug!r} exists in tenant {tenant.slug!r}") from None
+    except errors.ForeignKeyViolation:
+        raise NotFound("vehicle or staff member of the device") from None
+    row = await cursor.fetchone()
+    assert row is not None
+    device = Device(row[0], tenant.id, tenant.slug, slug, kind, vehicle_id, staff_id, True)
+    return NewDevice(device, device_username(tenant.slug, slug), secret)
+
+
+async def rotate_secret(conn: AsyncConnection[Any], device_id: int) -> str:
+    """Give a device a new secret; the old one stops working at its next login."""
+    secret = new_secret()
+    cursor = await conn.execute(
+        "UPDATE devices SET credential_hash = %s, credential_set_at = now() WHERE id = %s",
+        (hash_secret(secret), device_id),
+    )
+    if cursor.rowcount != 1:
+        raise NotFound(f"device {device_id}")
+    return secret
+
+
+async def set_active(conn: AsyncConnection[Any], device_id: int, active: bool) -> None:
+    cursor = await conn.execute("UPDATE devices SET active = %s WHERE id = %s", (active, device_id))
+    if cursor.rowcount != 1:
+        raise NotFound(f"device {device_id}")
+
+
+async def find_login(conn: AsyncConnection[Any], username: str) -> DeviceLogin | None:
+    """The device behind an MQTT username, with its credential hash."""
+    parsed = parse_username(username)
+    if parsed is None:
+        return None
+    tenant, slug = parsed
+    cursor = await conn.execute(
+        _DEVICE_SELECT + " WHERE t.slug = %s AND d.slug = %s", (tenant, slug)
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        return None
+    return DeviceLogin(_device(row), row[8])
+
+
+async def list_devices(conn: AsyncConnection[Any], tenant_id: int | None = None) -> list[Device]:
+    if tenant_id is None:
+        cursor = await conn.execute(_DEVICE_SELECT + " ORDER BY t.slug, d.slug")
+    else:
+        cursor = await conn.execute(
+            _DEVICE_SELECT + " WHERE d.tenant_id = %s ORDER BY d.slug", (tenant_id,)
+        )
+    return [_device(row) for row in await cursor.fetchall()]
+
+
+async def list_logins(conn: AsyncConnection[Any]) -> list[DeviceLogin]:
+    """Every active device with its hash, for exporting a Mosquitto password file."""
+    cursor = await conn.execute(_DEVICE_SELECT + " WHERE d.active ORDER BY t.slug, d.slug")
+    return [DeviceLogin(_device(row), row[8]) for row in await cursor.fetchall()]

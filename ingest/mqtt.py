@@ -1,0 +1,121 @@
+"""The MQTT side of ingest: endpoint settings, a persistent session, manual acks, pausing.
+
+This is the one module that touches aiomqtt's and paho's internals, for two
+things aiomqtt does not expose: manual acknowledgements (paho has them) and
+pausing reads so the broker, not our memory, holds the backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+# A persistent session outlives an ingest restart by this long (MQTT v5).
+SESSION_EXPIRY_S = 7 * 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    # 5 for Mosquitto/EMQX (Receive Maximum bounds what is in flight); amqtt speaks 3.1.1.
+    protocol: int = 5
+
+    @classmethod
+    def from_url(cls, url: str, *, protocol: int = 5) -> MqttEndpoint:
+        parts = urlsplit(url)
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if parts.scheme == "mqtts" else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme == "mqtts",
+            protocol=protocol,
+        )
+
+
+def session_client(endpoint: MqttEndpoint, client_id: str, receive_maximum: int) -> aiomqtt.Client:
+    """A client with a persistent session and manual acks, not yet connected.
+
+    Manual acks are switched on before CONNECT: messages the broker kept for
+    us arrive straight after CONNACK and must not be acknowledged unread.
+    """
+    if endpoint.protocol == 5:
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.ReceiveMaximum = receive_maximum
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        client = aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=endpoint.username,
+            password=endpoint.password,
+            identifier=client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=properties,
+            tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
+        )
+    else:
+        client = aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=endpoint.username,
+            password=endpoint.password,
+            identifier=client_id,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=False,
+            tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
+        )
+    client._client.manual_ack_set(True)
+    return client
+
+
+def ack_function(client: aiomqtt.Client) -> Any:
+    return client._client.ack
+
+
+class ReadPause:
+    """Stop reading the socket, so TCP flow control pushes back on the broker."""
+
+    def __init__(self, client: aiomqtt.Client) -> None:
+        self._client = client
+        self._fd: int | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self._fd is not None
+
+    def pause(self) -> None:
+        sock = self._client._client.socket()
+        if sock is None or self._fd is not None:
+            return
+        self._fd = sock.fileno()
+        asyncio.get_running_loop().remove_reader(self._fd)
+
+    def resume(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        sock = self._client._client.socket()
+        if sock is None or sock.fileno() != fd:
+            return  # the connection was replaced meanwhile; its reader is fresh
+        asyncio.get_running_loop().add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        # Same as aiomqtt's own reader (client.py, _on_socket_open).
+        paho = self._client._client
+        try:
+            paho.loop_read()
+        except Exception as exc:
+            disconnected = self._client._disconnected
+            if not disconnected.done():
+                disconnected.set_exception(exc)

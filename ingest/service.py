@@ -1,0 +1,353 @@
+"""The ingest service: MQTT -> decode -> validate -> filter -> batch writer, and in
+parallel per-device ordering -> the in-order consumers (tracker, rules).
+
+Delivery guarantee: a message is acknowledged to the broker only after every
+fix it carried is committed to ``positions`` or ``dead_letters``. The session
+is persistent, so a crash or restart loses nothing the broker holds: it sends
+unacknowledged messages again and duplicates are stored once.
+
+Back-pressure: at most ``max_pending_messages`` messages are unacknowledged.
+With MQTT v5 the broker is told so (Receive Maximum); with any broker,
+reading stops at the bound until the database catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiomqtt
+import orjson
+
+from ingest.acks import AckTracker, Delivery
+from ingest.decode import Limits, Reason, decode
+from ingest.directory import DeviceDirectory, DeviceRef
+from ingest.filters import FixFilter, JumpRules, Verdict
+from ingest.fix import DeviceFix, Fix
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import MqttEndpoint, ReadPause, ack_function, session_client
+from ingest.ordering import ReorderBuffer
+from ingest.topics import SUBSCRIPTIONS, TopicKind, route
+from ingest.writer import BatchWriter
+from sanitrack.clock import Clock, SystemClock
+from sanitrack.settings import Settings
+from storage import DeadLetter, Pool, maintain
+
+log = logging.getLogger(__name__)
+
+FixConsumer = Callable[[DeviceFix], None]
+_RECONNECT_MIN_S = 0.5
+_RECONNECT_MAX_S = 30.0
+_RELEASE_TICK_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStatus:
+    broker_connected: bool
+    pending_messages: int
+    buffered_rows: int
+    last_write_ok: bool
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        endpoint: MqttEndpoint,
+        *,
+        clock: Clock | None = None,
+        metrics: IngestMetrics | None = None,
+        consumers: Sequence[FixConsumer] = (),
+    ) -> None:
+        self._settings = settings
+        self._ingest = settings.ingest
+        self._pool = pool
+        self._endpoint = endpoint
+        self._clock = clock or SystemClock()
+        self.metrics = metrics or IngestMetrics()
+        self._consumers = list(consumers)
+        self._limits = Limits(
+            max_payload_bytes=self._ingest.max_payload_bytes,
+            max_batch_fixes=self._ingest.max_batch_fixes,
+            max_future_s=self._ingest.max_future_s,
+            max_age_s=settings.positions.retention_days * 86_400,
+            max_speed_kmh=self._ingest.max_speed_kmh,
+        )
+        self._filter = FixFilter(
+            JumpRules(
+                max_implied_speed_kmh=self._ingest.max_implied_speed_kmh,
+                min_distance_m=self._ingest.jump_min_distance_m,
+                confirm_fixes=self._ingest.jump_confirm_fixes,
+            )
+        )
+        self._reorder = ReorderBuffer(self._ingest.reorder_window_ms / 1000)
+        self._directory = DeviceDirectory(pool, self._clock)
+        self._acks = AckTracker(lambda mid, qos: None)
+        self._writer = BatchWriter(
+            pool, self._acks, self._ingest, settings.positions, self.metrics, self._clock
+        )
+        self._below_bound = asyncio.Event()
+        self._below_bound.set()
+        self._connected = False
+        self.subscribed = asyncio.Event()
+
+    @property
+    def directory(self) -> DeviceDirectory:
+        return self._directory
+
+    def status(self) -> IngestStatus:
+        return IngestStatus(
+            broker_connected=self._connected,
+            pending_messages=len(self._acks),
+            buffered_rows=len(self._writer),
+            last_write_ok=self._writer.last_error is None,
+        )
+
+    async def run(self) -> None:
+        """Run until cancelled; on cancellation, store what was received, then stop."""
+        async with self._pool.connection() as conn:
+            await maintain(conn, self._settings.positions, self._clock.now())
+        known = await self._directory.load_all()
+        log.info("ingest starting: %d devices known", known)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._writer.run(), name="ingest-writer")
+                tasks.create_task(self._release_loop(), name="ingest-reorder")
+                tasks.create_task(self._maintenance_loop(), name="ingest-partitions")
+                tasks.create_task(self._connection_loop(), name="ingest-mqtt")
+        finally:
+            await asyncio.shield(self._shutdown())
+
+    async def _shutdown(self) -> None:
+        try:
+            await asyncio.wait_for(self._writer.flush_all(), timeout=10)
+        except (TimeoutError, Exception) as exc:
+            log.warning("ingest stopped with unstored rows (the broker will resend): %s", exc)
+        for item in self._reorder.drain():
+            self._deliver(item)
+
+    async def _connection_loop(self) -> None:
+        delay_s = _RECONNECT_MIN_S
+        while True:
+            client = session_client(
+                self._endpoint, self._ingest.client_id, self._ingest.max_pending_messages
+            )
+            try:
+                async with client:
+                    self._acks.new_connection(ack_function(client))
+                    self._set_connected(True)
+                    await client.subscribe([(topic, 1) for topic in SUBSCRIPTIONS])
+                    self.subscribed.set()
+                    log.info("ingest subscribed to %s", ", ".join(SUBSCRIPTIONS))
+                    delay_s = _RECONNECT_MIN_S
+                    await self._read(client)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay_s)
+            finally:
+                self._set_connected(False)
+                self.subscribed.clear()
+            await asyncio.sleep(delay_s * random.uniform(0.5, 1.5))
+            delay_s = min(delay_s * 2, _RECONNECT_MAX_S)
+
+    def _set_connected(self, connected: bool) -> None:
+        self._connected = connected
+        self.metrics.broker_connected.set(1 if connected else 0)
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        pause = ReadPause(client)
+        bound = self._ingest.max_pending_messages
+        async for message in client.messages:
+            await self.handle(str(message.topic), message.payload, message.mid, message.qos)
+            if len(self._acks) >= bound:
+                self._below_bound.clear()
+                self._writer.on_stored(self._check_bound)
+                pause.pause()
+                self.metrics.reading_paused.set(1)
+                log.warning("%d messages wait for the database: reading paused", bound)
+                await self._below_bound.wait()
+                pause.resume()
+                self.metrics.reading_paused.set(0)
+
+    def _check_bound(self) -> None:
+        if len(self._acks) <= self._ingest.max_pending_messages * 0.8:
+            self._below_bound.set()
+
+    async def handle(self, topic: str, payload: object, mid: int, qos: int) -> None:
+        """Process one message; it is acknowledged once all it produced is stored."""
+        self.metrics.messages_received.inc()
+        delivery = self._acks.begin(mid, qos)
+        received_at = self._clock.now()
+        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        target = route(topic)
+        if target is None or target.kind not in (TopicKind.POSITIONS, TopicKind.OWNTRACKS):
+            self._reject(
+                delivery, topic, raw, Reason.UNKNOWN_TOPIC, "not a position topic", received_at
+            )
+        else:
+            device = self._directory.cached(target.tenant, target.device)
+            if device is False:
+                device = await self._directory.resolve(target.tenant, target.device)
+            if not isinstance(device, DeviceRef):
+                self._reject(
+                    delivery,
+                    topic,
+                    raw,
+                    Reason.UNKNOWN_DEVICE,
+                    f"no device {target.device!r} in tenant {target.tenant!r}",
+                    received_at,
+                )
+            elif not device.active:
+                self._reject(
+                    delivery,
+                    topic,
+                    raw,
+                    Reason.INACTIVE_DEVICE,
+                    "the device is deactivated",
+                    received_at,
+                    device,
+                )
+            else:
+                self._accept(delivery, topic, raw, target.kind, device, received_at)
+        self._acks.seal(delivery)
+        self.metrics.pending_messages.set(len(self._acks))
+        self.metrics.buffered_rows.set(len(self._writer))
+
+    def _accept(
+        self,
+        delivery: Delivery,
+        topic: str,
+        raw: bytes,
+        kind: TopicKind,
+        device: DeviceRef,
+        received_at: dt.datetime,
+    ) -> None:
+        decoded = decode(raw, kind, self._limits, received_at)
+        for rejection in decoded.rejections:
+            self._reject(
+                delivery,
+                topic,
+                rejection.payload,
+                rejection.reason,
+                rejection.detail,
+                received_at,
+                device,
+            )
+        for fix in decoded.fixes:
+            verdict = self._filter.check(device.device_id, fix)
+            if verdict is Verdict.ACCEPT:
+                self.metrics.fixes_accepted.inc()
+                self._writer.add_position(_row(device, fix, received_at), delivery)
+                self._reorder.push(
+                    DeviceFix(device.device_id, device.tenant_id, fix, received_at),
+                    self._clock.monotonic(),
+                )
+            elif verdict is Verdict.DUPLICATE:
+                self.metrics.duplicates.inc()
+            else:
+                reason = Reason.JUMP if verdict is Verdict.JUMP else Reason.DUPLICATE_CONFLICT
+                self._reject(
+                    delivery,
+                    topic,
+                    _fix_json(fix),
+                    reason,
+                    _explain(verdict, fix),
+                    received_at,
+                    device,
+                )
+
+    def _reject(
+        self,
+        delivery: Delivery,
+        topic: str,
+        raw: bytes,
+        reason: Reason,
+        detail: str,
+        received_at: dt.datetime,
+        device: DeviceRef | None = None,
+    ) -> None:
+        self.metrics.rejected.labels(reason=str(reason)).inc()
+        self._writer.add_dead_letter(
+            DeadLetter(
+                received_at=received_at,
+                topic=topic,
+                payload=raw,
+                reason=str(reason),
+                detail=detail,
+                tenant_id=device.tenant_id if device else None,
+                device_id=device.device_id if device else None,
+            ),
+            delivery,
+        )
+
+    async def _release_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_RELEASE_TICK_S)
+            for item in self._reorder.release(self._clock.monotonic()):
+                self._deliver(item)
+            self.metrics.reorder_held.set(len(self._reorder))
+
+    def _deliver(self, item: DeviceFix) -> None:
+        for consumer in self._consumers:
+            try:
+                consumer(item)
+            except Exception:  # one failing consumer must not stop ingest
+                log.exception("fix consumer %r failed", consumer)
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.positions.maintenance_interval_s)
+            try:
+                async with self._pool.connection() as conn:
+                    await maintain(conn, self._settings.positions, self._clock.now())
+            except Exception:
+                log.exception("positions maintenance failed; will retry")
+
+    async def flush(self) -> None:
+        """Write everything buffered now (tests and clean shutdown)."""
+        await self._writer.flush_all()
+
+
+def _row(device: DeviceRef, fix: Fix, received_at: dt.datetime) -> tuple[object, ...]:
+    return (
+        device.device_id,
+        fix.time,
+        device.tenant_id,
+        received_at,
+        fix.lat,
+        fix.lon,
+        fix.speed_kmh,
+        fix.heading_deg,
+        fix.accuracy_m,
+        fix.alt_m,
+        fix.sats,
+        fix.seq,
+        fix.ignition,
+        fix.battery_pct,
+        fix.odometer_m,
+        str(fix.source),
+    )
+
+
+def _fix_json(fix: Fix) -> bytes:
+    return orjson.dumps(
+        {
+            "ts": fix.time.isoformat(),
+            "lat": fix.lat,
+            "lon": fix.lon,
+            "speed_kmh": fix.speed_kmh,
+            "accuracy_m": fix.accuracy_m,
+            "seq": fix.seq,
+            "source": str(fix.source),
+        }
+    )
+
+
+def _explain(verdict: Verdict, fix: Fix) -> str:
+    if verdict is Verdict.JUMP:
+        return f"fix at {fix.time.isoformat()} implies an impossible speed from its neighbours"
+    return f"another fix of this device at {fix.time.isoformat()} has other coordinates"

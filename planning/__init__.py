@@ -1,0 +1,1 @@
+"""planning: built by its own issue; empty until then."""

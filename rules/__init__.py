@@ -1,0 +1,1 @@
+"""rules: built by its own issue; empty until then."""

@@ -1,0 +1,1 @@
+"""Sanitrack: the CLI, settings and process assembly."""

@@ -1,0 +1,112 @@
+"""Assembling processes from settings: where the database and the broker come from.
+
+Nothing in the code path differs between the embedded default and
+production except where the settings point (ARCHITECTURE §2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+from api import HealthCheck, ops_app
+from broker import BrokerAccess, RunningBroker, ServiceAccount, embedded_broker
+from ingest import IngestService, MqttEndpoint
+from sanitrack.clock import SystemClock
+from sanitrack.settings import Settings
+from storage import Pool, apply_migrations, embedded_postgres, open_pool
+
+log = logging.getLogger(__name__)
+
+SERVICE_USERNAME = "sanitrack-service"
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    url: str
+    pool: Pool
+    embedded: bool
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The configured PostgreSQL, or an embedded one; migrated, with a pool."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = settings.database_url
+        if url is None:
+            url = stack.enter_context(embedded_postgres(settings.data_dir))
+        applied = await apply_migrations(url)
+        if applied:
+            log.info("database migrated", extra={"applied": applied})
+        pool = await stack.enter_async_context(
+            open_pool(url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size)
+        )
+        yield Database(url, pool, settings.database_url is None)
+
+
+@contextlib.asynccontextmanager
+async def mqtt_endpoint(
+    settings: Settings, pool: Pool
+) -> AsyncIterator[tuple[MqttEndpoint, RunningBroker | None]]:
+    """The configured broker, or an embedded amqtt broker with device logins."""
+    if settings.mqtt_url is not None:
+        protocol = 5 if settings.ingest.mqtt_protocol == "5" else 4
+        yield MqttEndpoint.from_url(settings.mqtt_url, protocol=protocol), None
+        return
+    service = ServiceAccount(
+        SERVICE_USERNAME, settings.service_mqtt_password or secrets.token_urlsafe(24)
+    )
+    access = BrokerAccess(pool, service, SystemClock(), settings.broker.credential_cache_s)
+    async with embedded_broker(access, service, settings.broker.host, settings.broker.port) as b:
+        yield MqttEndpoint(b.host, b.port, service.username, service.password, protocol=4), b
+
+
+async def serve_http(app: Any, host: str, port: int) -> None:
+    """Run an ASGI app until cancelled."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    # Signals belong to the process (sanitrack.cli cancels the main task), not to uvicorn.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    try:
+        await server.serve()
+    except asyncio.CancelledError:
+        server.should_exit = True
+        raise
+
+
+def ingest_health(service: IngestService, pool: Pool) -> HealthCheck:
+    async def check() -> dict[str, Any]:
+        database_ok = True
+        try:
+            async with pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+        except Exception:
+            database_ok = False
+        status = service.status()
+        return {
+            "ok": database_ok and status.broker_connected,
+            "database": database_ok,
+            "broker_connected": status.broker_connected,
+            "last_write_ok": status.last_write_ok,
+            "pending_messages": status.pending_messages,
+            "buffered_rows": status.buffered_rows,
+        }
+
+    return check
+
+
+async def run_ingest(settings: Settings) -> None:
+    """`sanitrack ingest`: the ingest service with /health and /metrics."""
+    async with database(settings) as db, mqtt_endpoint(settings, db.pool) as (endpoint, _):
+        service = IngestService(settings, db.pool, endpoint)
+        app = ops_app(ingest_health(service, db.pool), [service.metrics.registry])
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(service.run(), name="ingest")
+            tasks.create_task(serve_http(app, settings.http_host, settings.http_port), name="http")

@@ -1,0 +1,233 @@
+"""The `sanitrack` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import fleet
+from broker import ServiceAccount, acl_file, password_file
+from sanitrack import logs
+from sanitrack.app import (
+    SERVICE_USERNAME,
+    database,
+    ingest_health,
+    mqtt_endpoint,
+    run_ingest,
+    serve_http,
+)
+from sanitrack.clock import SystemClock
+from sanitrack.settings import Settings, SettingsError, load_settings
+from simulator import drive, register_trucks
+from storage import apply_migrations, count_dead_letters, count_positions, embedded_postgres
+
+log = logging.getLogger("sanitrack")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"sanitrack: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_json)
+    handler = args.handler
+    try:
+        return _run(handler(settings, args))
+    except fleet.FleetError as exc:
+        print(f"sanitrack: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    """Run until done, SIGINT or SIGTERM; a signal cancels the work for a clean stop."""
+
+    async def wrapper() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            print("\nsanitrack: stopped", file=sys.stderr)
+            return 0
+
+    return asyncio.run(wrapper())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sanitrack", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run the whole system on embedded defaults")
+    demo.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (default: run until Ctrl-C)",
+    )
+    demo.add_argument("--vehicles", type=int, default=None, help="trucks in the demo")
+    demo.set_defaults(handler=_demo)
+
+    ingest = commands.add_parser("ingest", help="run the ingest service")
+    ingest.set_defaults(handler=_ingest)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate.set_defaults(handler=_migrate)
+
+    device = commands.add_parser("device-add", help="register a device; prints its secret once")
+    device.add_argument("--tenant", required=True)
+    device.add_argument("--device", required=True)
+    device.add_argument("--kind", choices=[k.value for k in fleet.DeviceKind], required=True)
+    device.set_defaults(handler=_device_add)
+
+    export = commands.add_parser(
+        "broker-export", help="write a Mosquitto password file and ACL from the devices table"
+    )
+    export.add_argument("--password-file", type=Path, required=True)
+    export.add_argument("--acl-file", type=Path, required=True)
+    export.set_defaults(handler=_broker_export)
+    return parser
+
+
+async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    await run_ingest(settings)
+    return 0
+
+
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.database_url is None:
+        with embedded_postgres(settings.data_dir) as url:
+            applied = await apply_migrations(url)
+    else:
+        applied = await apply_migrations(settings.database_url)
+    print(f"applied migrations: {applied or 'none (up to date)'}")
+    return 0
+
+
+async def _device_add(settings: Settings, args: argparse.Namespace) -> int:
+    async with database(settings) as db, db.pool.connection() as conn:
+        tenant = await fleet.ensure_tenant(conn, args.tenant, args.tenant)
+        created = await fleet.create_device(conn, tenant, args.device, fleet.DeviceKind(args.kind))
+    print(
+        f"username: {created.username}\nsecret:   {created.secret}\n"
+        "The secret is shown once; store it on the device now."
+    )
+    return 0
+
+
+async def _broker_export(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.service_mqtt_password is None:
+        print(
+            "sanitrack: set SANITRACK_SERVICE_MQTT_PASSWORD for the service account",
+            file=sys.stderr,
+        )
+        return 2
+    service = ServiceAccount(SERVICE_USERNAME, settings.service_mqtt_password)
+    async with database(settings) as db, db.pool.connection() as conn:
+        logins = await fleet.list_logins(conn)
+    args.password_file.write_text(password_file(logins, service))
+    args.password_file.chmod(0o600)
+    args.acl_file.write_text(acl_file(logins, service))
+    print(
+        f"wrote {len(logins)} device logins to {args.password_file} and {args.acl_file};"
+        " reload Mosquitto (SIGHUP) to apply"
+    )
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from api import ops_app
+    from ingest import IngestService  # here so `sanitrack --help` stays quick
+
+    vehicles = args.vehicles or settings.demo.vehicles
+    print("sanitrack demo: starting PostgreSQL and the MQTT broker ...", flush=True)
+    async with database(settings) as db, mqtt_endpoint(settings, db.pool) as (endpoint, broker):
+        trucks = await register_trucks(db.pool, settings.demo.tenant, vehicles)
+        service = IngestService(settings, db.pool, endpoint)
+        app = ops_app(ingest_health(service, db.pool), [service.metrics.registry])
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        where = "embedded, data in " + str(settings.data_dir) if db.embedded else db.url
+        print(
+            f"\n  Database : {where}\n"
+            f"  Broker   : {'embedded amqtt' if broker else 'external'} on "
+            f"{endpoint.host}:{endpoint.port}\n"
+            f"  Health   : {base}/health\n"
+            f"  Metrics  : {base}/metrics\n"
+            f"  Live map : not built yet (issue: dispatcher's live map); rows below.\n"
+            f"  {vehicles} trucks drive loops in Hà Đông; Ctrl-C stops.\n",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        clock = SystemClock()
+        async with asyncio.TaskGroup() as tasks:
+            ingest_task = tasks.create_task(service.run(), name="ingest")
+            http_task = tasks.create_task(
+                serve_http(app, settings.http_host, settings.http_port), name="http"
+            )
+            await asyncio.wait_for(service.subscribed.wait(), timeout=30)
+            rng = random.Random(1)
+            drivers = [
+                tasks.create_task(
+                    drive(
+                        truck,
+                        endpoint.host,
+                        endpoint.port,
+                        settings.demo.interval_s,
+                        clock,
+                        stop,
+                        rng,
+                    ),
+                    name=f"truck {truck.username}",
+                )
+                for truck in trucks
+            ]
+            progress = tasks.create_task(_progress(db.pool), name="progress")
+            try:
+                if args.duration is not None:
+                    await asyncio.sleep(args.duration)
+                else:
+                    await asyncio.Event().wait()
+            finally:
+                stop.set()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.gather(*drivers), timeout=5)
+                await service.flush()
+                progress.cancel()
+                ingest_task.cancel()
+                http_task.cancel()
+        async with db.pool.connection() as conn:
+            rows = await count_positions(conn)
+            rejected = await count_dead_letters(conn)
+        print(f"sanitrack demo: stopped; positions stored: {rows}, dead letters: {rejected}")
+    return 0
+
+
+async def _progress(pool: Any) -> None:
+    last_rows, last_time = 0, time.monotonic()
+    while True:
+        await asyncio.sleep(5)
+        async with pool.connection() as conn:
+            rows = await count_positions(conn)
+        now = time.monotonic()
+        rate = (rows - last_rows) / (now - last_time)
+        print(f"  positions stored: {rows:>8}  (+{rate:.1f}/s)", flush=True)
+        last_rows, last_time = rows, now
+
+
+if __name__ == "__main__":
+    sys.exit(main())

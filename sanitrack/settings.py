@@ -1,0 +1,149 @@
+"""Settings of every Sanitrack process: environment variables prefixed SANITRACK_.
+
+Nested groups use a double underscore: ``SANITRACK_INGEST__BATCH_MAX_ROWS=5000``.
+Every field carries its unit in its name and a default that works on a laptop;
+a bad value stops the process at start-up with the name of the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SANITRACK_"
+NESTED_DELIMITER = "__"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str = Field("sanitrack-ingest", min_length=1, max_length=64)
+    # "5" for Mosquitto and EMQX (the broker honours our Receive Maximum);
+    # the embedded amqtt broker always speaks "3.1.1".
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    # Rows go to PostgreSQL when either bound is reached, whichever comes first.
+    batch_max_rows: int = Field(5000, ge=1, le=100_000)
+    batch_max_delay_ms: int = Field(100, ge=1, le=60_000)
+    # Fixes of one device are held this long (wall time) and released in fix-time order.
+    reorder_window_ms: int = Field(500, ge=0, le=60_000)
+    # Messages received but not yet stored or dead-lettered. Past this bound the
+    # subscriber stops reading, so the broker holds the rest (MQTT back-pressure).
+    max_pending_messages: int = Field(20_000, ge=10, le=65_535)
+    # Fix validation (ARCHITECTURE §3).
+    max_future_s: int = Field(300, ge=0, le=86_400)
+    max_speed_kmh: float = Field(300.0, gt=0, le=1000)
+    max_payload_bytes: int = Field(256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_batch_fixes: int = Field(1000, ge=1, le=100_000)
+    # Traccar-style jump filter: a fix implying a faster move than this from the
+    # previous accepted fix is rejected, unless the next fixes confirm it.
+    max_implied_speed_kmh: float = Field(250.0, gt=0, le=2000)
+    jump_min_distance_m: float = Field(100.0, ge=0)
+    jump_confirm_fixes: int = Field(2, ge=1, le=20)
+    # How long to wait before retrying the database after a failed write.
+    retry_initial_ms: int = Field(200, ge=1)
+    retry_max_ms: int = Field(5000, ge=1)
+
+
+class PositionsSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    retention_days: int = Field(90, ge=1, le=3650)
+    # Native partitioning: daily partitions are kept this far ahead of today.
+    partitions_ahead_days: int = Field(3, ge=1, le=60)
+    # TimescaleDB: chunk interval and when chunks are compressed.
+    chunk_interval_hours: int = Field(24, ge=1, le=24 * 30)
+    compress_after_hours: int = Field(24, ge=1, le=24 * 365)
+    maintenance_interval_s: int = Field(3600, ge=1)
+
+
+class BrokerSettings(BaseModel):
+    """The embedded amqtt broker (used when SANITRACK_MQTT_URL is unset)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    # Not 1883, so it never collides with a system Mosquitto; 0 picks a free port.
+    port: int = Field(11883, ge=0, le=65_535)
+    # Devices are looked up in the database and cached this long after a login.
+    credential_cache_s: int = Field(30, ge=0)
+
+
+class DemoSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant: str = Field("hadong-urenco", pattern=r"^[a-z0-9-]{1,64}$")
+    vehicles: int = Field(5, ge=1, le=1000)
+    interval_s: float = Field(2.0, gt=0, le=60)
+
+
+def _mqtt_url_ok(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+        raise ValueError("must look like mqtt://user:password@host:1883")
+    return url
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Unset: an embedded PostgreSQL is started with its data under data_dir.
+    database_url: str | None = None
+    # Unset: an embedded amqtt broker is started in-process.
+    mqtt_url: str | None = None
+    data_dir: Path = Path(".sanitrack")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65_535)
+    db_pool_min_size: int = Field(1, ge=1, le=100)
+    db_pool_max_size: int = Field(8, ge=1, le=200)
+    log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
+    log_json: bool = False
+    # Credentials of the ingest service account on the embedded broker;
+    # a random one is generated at start-up when unset.
+    service_mqtt_password: str | None = None
+
+    ingest: IngestSettings = IngestSettings()
+    positions: PositionsSettings = PositionsSettings()
+    broker: BrokerSettings = BrokerSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: str | None) -> str | None:
+        return None if value is None else _mqtt_url_ok(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"postgresql", "postgres"}:
+            raise ValueError("must look like postgresql://user@host:5432/dbname")
+        return value
+
+
+def env_name(location: tuple[int | str, ...]) -> str:
+    """The environment variable that sets the field at ``location``."""
+    return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise SettingsError naming the bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = [
+            f"{env_name(error['loc'])}={error.get('input')!r}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,44 @@
+"""Connection pools, numbered migrations, the embedded server and the positions store."""
+
+from storage.dead_letters import DeadLetter, count_dead_letters, write_dead_letters
+from storage.embedded import embedded_postgres
+from storage.errors import EmbeddedPostgresError, MigrationError, StorageError
+from storage.migrations import apply_migrations
+from storage.pool import Pool, open_pool
+from storage.positions import (
+    POSITION_COLUMNS,
+    MaintenanceReport,
+    PositionRow,
+    PositionsBackend,
+    choose_backend,
+    count_positions,
+    detect_backend,
+    is_missing_partition,
+    latest_positions,
+    maintain,
+    write_positions,
+)
+
+__all__ = [
+    "POSITION_COLUMNS",
+    "DeadLetter",
+    "EmbeddedPostgresError",
+    "MaintenanceReport",
+    "MigrationError",
+    "Pool",
+    "PositionRow",
+    "PositionsBackend",
+    "StorageError",
+    "apply_migrations",
+    "choose_backend",
+    "count_dead_letters",
+    "count_positions",
+    "detect_backend",
+    "embedded_postgres",
+    "is_missing_partition",
+    "latest_positions",
+    "maintain",
+    "open_pool",
+    "write_dead_letters",
+    "write_positions",
+]

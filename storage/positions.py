@@ -1,0 +1,237 @@
+"""The positions table: its layout upkeep, the batch write and the reads.
+
+Two layouts, one set of queries (ARCHITECTURE §5):
+
+* ``timescaledb``: a hypertable; chunk interval, compression segmented by
+  device and retention are TimescaleDB policies set from settings. This
+  branch is only the few documented calls in ``_apply_timescale_policies``.
+* ``native``: ``PARTITION BY RANGE (time)`` with one partition per UTC day,
+  created from the retention horizon to a few days ahead and dropped when
+  they fall out of retention.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, errors, sql
+
+from sanitrack.settings import PositionsSettings
+
+log = logging.getLogger(__name__)
+
+UTC = dt.UTC
+# Column order of every row handed to write_positions.
+POSITION_COLUMNS: tuple[str, ...] = (
+    "device_id",
+    "time",
+    "tenant_id",
+    "received_at",
+    "lat",
+    "lon",
+    "speed_kmh",
+    "heading_deg",
+    "accuracy_m",
+    "alt_m",
+    "sats",
+    "seq",
+    "ignition",
+    "battery_pct",
+    "odometer_m",
+    "source",
+)
+PositionRow = tuple[Any, ...]
+
+_PARTITION_NAME = re.compile(r"^positions_p(\d{8})$")
+_LOCK_KEY = int.from_bytes(hashlib.sha256(b"sanitrack.positions").digest()[:8], "big", signed=True)
+
+
+class PositionsBackend(enum.StrEnum):
+    TIMESCALEDB = "timescaledb"
+    NATIVE = "native"
+
+
+def choose_backend(available_extensions: set[str]) -> PositionsBackend:
+    """The rule migration 0002 applies: TimescaleDB only when it can be installed."""
+    if "timescaledb" in available_extensions:
+        return PositionsBackend.TIMESCALEDB
+    return PositionsBackend.NATIVE
+
+
+async def detect_backend(conn: AsyncConnection[Any]) -> PositionsBackend:
+    """Which layout the existing positions table has."""
+    cursor = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+        " AND to_regclass('timescaledb_information.hypertables') IS NOT NULL"
+    )
+    row = await cursor.fetchone()
+    if row and row[0]:
+        cursor = await conn.execute(
+            "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'positions'"
+        )
+        if await cursor.fetchone():
+            return PositionsBackend.TIMESCALEDB
+    return PositionsBackend.NATIVE
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceReport:
+    backend: PositionsBackend
+    created: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
+
+
+def partition_name(day: dt.date) -> str:
+    return f"positions_p{day:%Y%m%d}"
+
+
+def wanted_days(now: dt.datetime, settings: PositionsSettings) -> list[dt.date]:
+    """Every UTC day from the retention horizon to ``partitions_ahead_days`` ahead."""
+    today = now.astimezone(UTC).date()
+    first = (now - dt.timedelta(days=settings.retention_days)).astimezone(UTC).date()
+    last = today + dt.timedelta(days=settings.partitions_ahead_days)
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+async def maintain(
+    conn: AsyncConnection[Any], settings: PositionsSettings, now: dt.datetime
+) -> MaintenanceReport:
+    """Create partitions ahead and drop expired ones (native), or set policies (TimescaleDB).
+
+    Safe to run from several processes at once: the work is done under a
+    transaction-scoped advisory lock.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        backend = await detect_backend(conn)
+        if backend is PositionsBackend.TIMESCALEDB:
+            await _apply_timescale_policies(conn, settings)
+            return MaintenanceReport(backend)
+        existing = await _native_partitions(conn)
+        wanted = wanted_days(now, settings)
+        created = []
+        for day in wanted:
+            name = partition_name(day)
+            if name in existing:
+                continue
+            start = dt.datetime.combine(day, dt.time(), UTC)
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {} PARTITION OF positions FOR VALUES FROM ({}) TO ({})"
+                ).format(
+                    sql.Identifier(name),
+                    sql.Literal(start),
+                    sql.Literal(start + dt.timedelta(days=1)),
+                )
+            )
+            created.append(name)
+        dropped = []
+        for name, day in sorted(existing.items()):
+            if day < wanted[0]:
+                await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                dropped.append(name)
+    if created or dropped:
+        log.info("positions partitions: %d created, %d dropped", len(created), len(dropped))
+    return MaintenanceReport(backend, tuple(created), tuple(dropped))
+
+
+async def _native_partitions(conn: AsyncConnection[Any]) -> dict[str, dt.date]:
+    cursor = await conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = 'positions'::regclass"
+    )
+    partitions = {}
+    for (name,) in await cursor.fetchall():
+        match = _PARTITION_NAME.match(name)
+        if match:
+            partitions[name] = dt.datetime.strptime(match[1], "%Y%m%d").date()
+    return partitions
+
+
+async def _apply_timescale_policies(
+    conn: AsyncConnection[Any], settings: PositionsSettings
+) -> None:
+    """Chunk interval, compression by device and retention, from settings.
+
+    Policies are replaced rather than altered so that a changed setting takes
+    effect; every call is documented TimescaleDB 2.x API.
+    """
+    chunk = dt.timedelta(hours=settings.chunk_interval_hours)
+    compress_after = dt.timedelta(hours=settings.compress_after_hours)
+    retention = dt.timedelta(days=settings.retention_days)
+    await conn.execute("SELECT set_chunk_time_interval('positions', %s)", (chunk,))
+    await conn.execute(
+        "ALTER TABLE positions SET (timescaledb.compress,"
+        " timescaledb.compress_segmentby = 'device_id',"
+        " timescaledb.compress_orderby = 'time DESC')"
+    )
+    await conn.execute("SELECT remove_compression_policy('positions', if_exists => true)")
+    await conn.execute(
+        "SELECT add_compression_policy('positions', compress_after => %s)", (compress_after,)
+    )
+    await conn.execute("SELECT remove_retention_policy('positions', if_exists => true)")
+    await conn.execute("SELECT add_retention_policy('positions', drop_after => %s)", (retention,))
+
+
+async def write_positions(conn: AsyncConnection[Any], rows: Sequence[PositionRow]) -> int:
+    """COPY rows into a staging table, then insert them; duplicates are stored once.
+
+    Runs inside the caller's transaction; returns the number of new rows.
+    """
+    if not rows:
+        return 0
+    await conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS positions_incoming"
+        " (LIKE positions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    columns = sql.SQL(", ").join(map(sql.Identifier, POSITION_COLUMNS))
+    cursor = conn.cursor()
+    async with cursor.copy(
+        sql.SQL("COPY positions_incoming ({}) FROM STDIN").format(columns)
+    ) as copy:
+        for row in rows:
+            await copy.write_row(row)
+    await cursor.execute(
+        sql.SQL(
+            "INSERT INTO positions ({cols}) SELECT DISTINCT ON (device_id, time) {cols}"
+            " FROM positions_incoming ON CONFLICT (device_id, time) DO NOTHING"
+        ).format(cols=columns)
+    )
+    return max(cursor.rowcount, 0)
+
+
+def is_missing_partition(exc: BaseException) -> bool:
+    """True when an insert failed because no partition covers a row's time."""
+    return isinstance(exc, errors.CheckViolation) and "no partition" in str(exc)
+
+
+async def latest_positions(conn: AsyncConnection[Any], tenant_id: int) -> list[dict[str, Any]]:
+    """The last stored fix of every device of a tenant (same SQL on both layouts)."""
+    cursor = await conn.execute(
+        "SELECT d.slug, p.time, p.lat, p.lon, p.speed_kmh, p.heading_deg"
+        " FROM devices d CROSS JOIN LATERAL ("
+        "   SELECT time, lat, lon, speed_kmh, heading_deg FROM positions"
+        "   WHERE device_id = d.id ORDER BY time DESC LIMIT 1) p"
+        " WHERE d.tenant_id = %s ORDER BY d.slug",
+        (tenant_id,),
+    )
+    names = ("device", "time", "lat", "lon", "speed_kmh", "heading_deg")
+    return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+
+
+async def count_positions(conn: AsyncConnection[Any], tenant_id: int | None = None) -> int:
+    if tenant_id is None:
+        cursor = await conn.execute("SELECT count(*) FROM positions")
+    else:
+        cursor = await conn.execute(
+            "SELECT count(*) FROM positions WHERE tenant_id = %s", (tenant_id,)
+        )
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,1 @@
+"""tracker: built by its own issue; empty until then."""
