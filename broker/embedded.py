@@ -7,11 +7,14 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.contexts import Action as AmqttAction
+from amqtt.session import Session
 
-from broker.access import BrokerAccess, ServiceAccount
-from broker.plugins import DeviceAuthPlugin, DeviceTopicPlugin
+from broker.access import Action, BrokerAccess, ServiceAccount
+from broker.plugins import DeviceAuthPlugin
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,24 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+class _AclBroker(Broker):  # type: ignore[misc]
+    """amqtt's broker with the device topic ACL applied directly.
+
+    amqtt 0.12's topic-filter plugin path loses messages under load: with any
+    topic plugin installed, 10 publishers x 1,000 QoS 1 messages reached a
+    subscriber as exactly 512 per publisher (measured; without the plugin
+    and with this override, all 10,000 arrive). So the check is made here,
+    synchronously, instead of through the plugin manager.
+    """
+
+    def __init__(self, config: dict[str, Any], access: BrokerAccess) -> None:
+        super().__init__(config)
+        self._access = access
+
+    async def _topic_filtering(self, session: Session, topic: str, action: AmqttAction) -> bool:
+        return self._access.may(Action(str(action)), session.username, topic)
+
+
 @contextlib.asynccontextmanager
 async def embedded_broker(
     access: BrokerAccess,
@@ -50,12 +71,11 @@ async def embedded_broker(
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
         "plugins": {
             plugin_path(DeviceAuthPlugin): {"access": access},
-            plugin_path(DeviceTopicPlugin): {"access": access},
         },
     }
     # amqtt logs every packet at INFO; keep its own warnings.
     logging.getLogger("amqtt").setLevel(logging.WARNING)
-    broker = Broker(config)
+    broker = _AclBroker(config, access)
     await broker.start()
     log.info("embedded MQTT broker on %s:%d", host, port)
     try:

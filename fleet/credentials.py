@@ -3,7 +3,7 @@
 Device secrets are random 192-bit tokens made by the server, not chosen by
 people, so the fast PBKDF2 that Mosquitto uses ($7$, SHA-512, 101 rounds) is
 enough and lets thousands of devices log in at once. Storing the same format
-means `sanitrack broker export-mosquitto` can write a Mosquitto password file
+means `sanitrack broker-export` can write a Mosquitto password file
 straight from the devices table.
 """
 

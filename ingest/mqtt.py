@@ -16,9 +16,6 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-# A persistent session outlives an ingest restart by this long (MQTT v5).
-SESSION_EXPIRY_S = 7 * 86_400
-
 
 @dataclass(frozen=True, slots=True)
 class MqttEndpoint:
@@ -43,7 +40,9 @@ class MqttEndpoint:
         )
 
 
-def session_client(endpoint: MqttEndpoint, client_id: str, receive_maximum: int) -> aiomqtt.Client:
+def session_client(
+    endpoint: MqttEndpoint, client_id: str, receive_maximum: int, session_expiry_s: int
+) -> aiomqtt.Client:
     """A client with a persistent session and manual acks, not yet connected.
 
     Manual acks are switched on before CONNECT: messages the broker kept for
@@ -52,7 +51,7 @@ def session_client(endpoint: MqttEndpoint, client_id: str, receive_maximum: int)
     if endpoint.protocol == 5:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.ReceiveMaximum = receive_maximum
-        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        properties.SessionExpiryInterval = session_expiry_s
         client = aiomqtt.Client(
             endpoint.host,
             endpoint.port,

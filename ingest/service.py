@@ -135,7 +135,10 @@ class IngestService:
         delay_s = _RECONNECT_MIN_S
         while True:
             client = session_client(
-                self._endpoint, self._ingest.client_id, self._ingest.max_pending_messages
+                self._endpoint,
+                self._ingest.client_id,
+                self._ingest.max_pending_messages,
+                self._ingest.session_expiry_s,
             )
             try:
                 async with client:

@@ -14,6 +14,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 import fleet
 from broker import ServiceAccount, acl_file, password_file
 from sanitrack import logs
@@ -28,7 +30,13 @@ from sanitrack.app import (
 from sanitrack.clock import SystemClock
 from sanitrack.settings import Settings, SettingsError, load_settings
 from simulator import drive, register_trucks
-from storage import apply_migrations, count_dead_letters, count_positions, embedded_postgres
+from storage import (
+    StorageError,
+    apply_migrations,
+    count_dead_letters,
+    count_positions,
+    embedded_postgres,
+)
 
 log = logging.getLogger("sanitrack")
 
@@ -45,8 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     handler = args.handler
     try:
         return _run(handler(settings, args))
-    except fleet.FleetError as exc:
+    except (fleet.FleetError, StorageError) as exc:
         print(f"sanitrack: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.OperationalError as exc:
+        print(f"sanitrack: cannot reach the database: {exc}".strip(), file=sys.stderr)
         return 1
 
 

@@ -7,6 +7,8 @@ a bad value stops the process at start-up with the name of the variable.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -29,6 +31,8 @@ class IngestSettings(BaseModel):
     # "5" for Mosquitto and EMQX (the broker honours our Receive Maximum);
     # the embedded amqtt broker always speaks "3.1.1".
     mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    # How long the broker keeps our session (and queues for it) while ingest is away.
+    session_expiry_s: int = Field(7 * 86_400, ge=60, le=4_294_967_295)
     # Rows go to PostgreSQL when either bound is reached, whichever comes first.
     batch_max_rows: int = Field(5000, ge=1, le=100_000)
     batch_max_delay_ms: int = Field(100, ge=1, le=60_000)
@@ -137,13 +141,46 @@ def env_name(location: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + NESTED_DELIMITER.join(str(part).upper() for part in location)
 
 
-def load_settings(**overrides: object) -> Settings:
+# Variables with these names carry passwords: never echo their values.
+_SECRET_FIELDS = {"database_url", "mqtt_url", "service_mqtt_password"}
+# Read by the test suite, not by Sanitrack processes.
+_NOT_SETTINGS = ("SANITRACK_TEST_",)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """SANITRACK_ variables that name no setting (a typo would otherwise be ignored)."""
+    unknown = []
+    for name in environ:
+        if not name.startswith(ENV_PREFIX) or name.startswith(_NOT_SETTINGS):
+            continue
+        model: type[BaseModel] = Settings
+        parts = name[len(ENV_PREFIX) :].lower().split(NESTED_DELIMITER)
+        for depth, part in enumerate(parts):
+            field = model.model_fields.get(part)
+            if field is None:
+                unknown.append(name)
+                break
+            annotation = field.annotation
+            is_group = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+            if depth < len(parts) - 1:
+                if not is_group:
+                    unknown.append(name)
+                    break
+                assert isinstance(annotation, type)
+                model = annotation
+    return sorted(unknown)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
     """Read settings from the environment; raise SettingsError naming the bad variable."""
+    unknown = unknown_variables(os.environ if environ is None else environ)
+    if unknown:
+        raise SettingsError("unknown settings (misspelt?): " + ", ".join(unknown))
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = [
-            f"{env_name(error['loc'])}={error.get('input')!r}: {error['msg']}"
-            for error in exc.errors()
-        ]
+        problems = []
+        for error in exc.errors():
+            shown = "(hidden)" if error["loc"][0] in _SECRET_FIELDS else repr(error.get("input"))
+            problems.append(f"{env_name(error['loc'])}={shown}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
