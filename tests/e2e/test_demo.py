@@ -1,0 +1,58 @@
+"""`sanitrack demo` on its embedded defaults: PostgreSQL from the wheel, amqtt, ingest, trucks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from broker import free_port
+
+
+def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
+    http_port = free_port()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SANITRACK_") or k.startswith("SANITRACK_TEST_")
+    }
+    env.update(
+        {
+            "SANITRACK_DATA_DIR": str(tmp_path / "data"),
+            "SANITRACK_HTTP_PORT": str(http_port),
+            "SANITRACK_BROKER__PORT": str(free_port()),
+            "SANITRACK_DEMO__INTERVAL_S": "0.5",
+        }
+    )
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "sanitrack.cli", "demo", "--duration", "12", "--vehicles", "3"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    health = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and demo.poll() is None:
+        try:
+            health = httpx.get(f"http://127.0.0.1:{http_port}/health", timeout=1)
+            if health.status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    assert health is not None
+    assert health.status_code == 200
+    assert health.json()["database"] is True
+    output, _ = demo.communicate(timeout=90)
+    assert demo.returncode == 0, output
+    assert "Health   : http://127.0.0.1:" in output
+    final = [line for line in output.splitlines() if "positions stored:" in line][-1]
+    stored = int(final.split("positions stored:")[1].split(",")[0])
+    assert stored >= 3 * 10  # three trucks, two fixes a second, for ten seconds and more
+    assert "dead letters: 0" in final
+    assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
