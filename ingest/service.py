@@ -14,6 +14,7 @@ reading stops at the bound until the database catches up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import aiomqtt
 import orjson
+import psycopg
 
 from ingest.acks import AckTracker, Delivery
 from ingest.decode import Limits, Reason, decode
@@ -148,7 +150,14 @@ class IngestService:
                     self.subscribed.set()
                     log.info("ingest subscribed to %s", ", ".join(SUBSCRIPTIONS))
                     delay_s = _RECONNECT_MIN_S
-                    await self._read(client)
+                    try:
+                        await self._read(client)
+                    except asyncio.CancelledError:
+                        # Store what was received while still connected, so the acks reach
+                        # the broker before DISCONNECT and nothing is sent twice.
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(asyncio.shield(self._writer.flush_all()), 10)
+                        raise
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay_s)
             finally:
@@ -194,7 +203,7 @@ class IngestService:
         else:
             device = self._directory.cached(target.tenant, target.device)
             if device is False:
-                device = await self._directory.resolve(target.tenant, target.device)
+                device = await self._resolve(target.tenant, target.device)
             if not isinstance(device, DeviceRef):
                 self._reject(
                     delivery,
@@ -219,6 +228,17 @@ class IngestService:
         self._acks.seal(delivery)
         self.metrics.pending_messages.set(len(self._acks))
         self.metrics.buffered_rows.set(len(self._writer))
+
+    async def _resolve(self, tenant: str, device: str) -> DeviceRef | None:
+        """Look a device up, waiting for the database rather than guessing (back-pressure)."""
+        delay_s = self._ingest.retry_initial_ms / 1000
+        while True:
+            try:
+                return await self._directory.resolve(tenant, device)
+            except psycopg.Error as exc:
+                log.warning("device lookup failed, retrying in %.1f s: %s", delay_s, exc)
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, self._ingest.retry_max_ms / 1000)
 
     def _accept(
         self,

@@ -137,6 +137,23 @@ class BatchWriter:
                     log.warning("no partition for a fix; creating partitions")
                     await self._create_partitions()
                     continue
+                if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+                    # Not transient: retrying the same batch would block ingest for good.
+                    if batch.rows:
+                        log.error("database refused a batch; storing it row by row: %s", exc)
+                        batch = await self._isolate_refused_rows(batch)
+                    else:  # only dead letters left and PostgreSQL refuses them: say so loudly
+                        for letter in batch.letters:
+                            log.error(
+                                "dead letter refused by the database, logged here instead",
+                                extra={
+                                    "topic": letter.topic,
+                                    "reason": letter.reason,
+                                    "payload": letter.payload[:2000],
+                                },
+                            )
+                        batch.letters.clear()
+                    continue
                 log.warning("database write failed, retrying in %.0f ms: %s", backoff_ms, exc)
                 await asyncio.sleep(backoff_ms / 1000 * random.uniform(0.8, 1.2))
                 backoff_ms = min(backoff_ms * 2, self._settings.retry_max_ms)
@@ -162,6 +179,37 @@ class BatchWriter:
             inserted = await write_positions(conn, batch.rows)
             await write_dead_letters(conn, batch.letters)
         return inserted
+
+    async def _isolate_refused_rows(self, batch: _Batch) -> _Batch:
+        """Write each position alone; return a batch of what is left (refusals as dead letters)."""
+        left = _Batch(letters=batch.letters, letter_deliveries=batch.letter_deliveries)
+        pairs = list(zip(batch.rows, batch.row_deliveries, strict=True))
+        for index, (row, delivery) in enumerate(pairs):
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    await write_positions(conn, [row])
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                left.letters.append(
+                    DeadLetter(
+                        received_at=self._clock.now(),
+                        topic="(stored fix)",
+                        payload=repr(row).encode(),
+                        reason="storage_refused",
+                        detail=str(exc)[:500],
+                        tenant_id=row[2],
+                        device_id=row[0],
+                    )
+                )
+                left.letter_deliveries.append(delivery)
+                continue
+            except (psycopg.Error, OSError):  # transient: the caller retries what is left
+                for rest_row, rest_delivery in pairs[index:]:
+                    left.rows.append(rest_row)
+                    left.row_deliveries.append(rest_delivery)
+                return left
+            self._metrics.rows_written.inc()
+            self._acks.stored([delivery])
+        return left
 
     async def _create_partitions(self) -> None:
         try:

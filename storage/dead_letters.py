@@ -23,6 +23,12 @@ class DeadLetter:
     device_id: int | None = None
 
 
+def _text(value: str) -> str:
+    """Text PostgreSQL accepts: no NUL, no lone surrogates (topics come from the wire)."""
+    cleaned = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return cleaned.replace("\x00", "\\x00")
+
+
 async def write_dead_letters(conn: AsyncConnection[Any], letters: Sequence[DeadLetter]) -> int:
     """Insert within the caller's transaction; payloads are cut at 64 KiB."""
     if not letters:
@@ -38,12 +44,11 @@ async def write_dead_letters(conn: AsyncConnection[Any], letters: Sequence[DeadL
                     letter.tenant_id,
                     letter.device_id,
                     letter.received_at,
-                    # PostgreSQL text cannot hold NUL; topics come from the wire.
-                    letter.topic.replace("\x00", "\\x00"),
+                    _text(letter.topic),
                     letter.payload[:MAX_STORED_PAYLOAD_BYTES],
                     len(letter.payload),
                     letter.reason,
-                    letter.detail.replace("\x00", "\\x00")[:2000],
+                    _text(letter.detail)[:2000],
                 )
             )
     return len(letters)
