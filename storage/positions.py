@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import AsyncConnection, errors, sql
 
@@ -160,24 +160,61 @@ async def _apply_timescale_policies(
 ) -> None:
     """Chunk interval, compression by device and retention, from settings.
 
-    Policies are replaced rather than altered so that a changed setting takes
-    effect; every call is documented TimescaleDB 2.x API.
+    Every call is documented TimescaleDB 2.x API. Compression options are set
+    once (TimescaleDB refuses to change them while a compression policy
+    exists); a policy is replaced only when its setting changed, so the
+    hourly upkeep does not churn jobs.
     """
     chunk = dt.timedelta(hours=settings.chunk_interval_hours)
-    compress_after = dt.timedelta(hours=settings.compress_after_hours)
-    retention = dt.timedelta(days=settings.retention_days)
     await conn.execute("SELECT set_chunk_time_interval('positions', %s)", (chunk,))
-    await conn.execute(
-        "ALTER TABLE positions SET (timescaledb.compress,"
-        " timescaledb.compress_segmentby = 'device_id',"
-        " timescaledb.compress_orderby = 'time DESC')"
+    cursor = await conn.execute(
+        "SELECT compression_enabled FROM timescaledb_information.hypertables"
+        " WHERE hypertable_name = 'positions'"
     )
-    await conn.execute("SELECT remove_compression_policy('positions', if_exists => true)")
-    await conn.execute(
-        "SELECT add_compression_policy('positions', compress_after => %s)", (compress_after,)
+    row = await cursor.fetchone()
+    if row is not None and not row[0]:
+        await conn.execute(
+            "ALTER TABLE positions SET (timescaledb.compress,"
+            " timescaledb.compress_segmentby = 'device_id',"
+            " timescaledb.compress_orderby = 'time DESC')"
+        )
+    await _ensure_policy(
+        conn,
+        "policy_compression",
+        "compress_after",
+        dt.timedelta(hours=settings.compress_after_hours),
+        add="SELECT add_compression_policy('positions', compress_after => %s)",
+        remove="SELECT remove_compression_policy('positions', if_exists => true)",
     )
-    await conn.execute("SELECT remove_retention_policy('positions', if_exists => true)")
-    await conn.execute("SELECT add_retention_policy('positions', drop_after => %s)", (retention,))
+    await _ensure_policy(
+        conn,
+        "policy_retention",
+        "drop_after",
+        dt.timedelta(days=settings.retention_days),
+        add="SELECT add_retention_policy('positions', drop_after => %s)",
+        remove="SELECT remove_retention_policy('positions', if_exists => true)",
+    )
+
+
+async def _ensure_policy(
+    conn: AsyncConnection[Any],
+    proc_name: str,
+    key: str,
+    wanted: dt.timedelta,
+    *,
+    add: LiteralString,
+    remove: LiteralString,
+) -> None:
+    cursor = await conn.execute(
+        "SELECT (config->>%s)::interval FROM timescaledb_information.jobs"
+        " WHERE proc_name = %s AND hypertable_name = 'positions'",
+        (key, proc_name),
+    )
+    current = await cursor.fetchone()
+    if current is not None and current[0] == wanted:
+        return
+    await conn.execute(remove)
+    await conn.execute(add, (wanted,))
 
 
 async def write_positions(conn: AsyncConnection[Any], rows: Sequence[PositionRow]) -> int:
