@@ -260,10 +260,11 @@ class IngestService:
                 received_at,
                 device,
             )
+        accepted = 0
         for fix in decoded.fixes:
             verdict = self._filter.check(device.device_id, fix)
             if verdict is Verdict.ACCEPT:
-                self.metrics.fixes_accepted.inc()
+                accepted += 1
                 self._writer.add_position(_row(device, fix, received_at), delivery)
                 self._reorder.push(
                     DeviceFix(device.device_id, device.tenant_id, fix, received_at),
@@ -282,6 +283,8 @@ class IngestService:
                     received_at,
                     device,
                 )
+        if accepted:
+            self.metrics.fixes_accepted.inc(accepted)
 
     def _reject(
         self,

@@ -48,6 +48,25 @@ POSITION_COLUMNS: tuple[str, ...] = (
     "source",
 )
 PositionRow = tuple[Any, ...]
+# PostgreSQL types of POSITION_COLUMNS, for binary COPY (no text formatting per value).
+_POSITION_TYPES: tuple[str, ...] = (
+    "int8",
+    "timestamptz",
+    "int8",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float4",
+    "float4",
+    "float4",
+    "float4",
+    "int2",
+    "int8",
+    "bool",
+    "int2",
+    "int8",
+    "text",
+)
 
 _PARTITION_NAME = re.compile(r"^positions_p(\d{8})$")
 _LOCK_KEY = int.from_bytes(hashlib.sha256(b"sanitrack.positions").digest()[:8], "big", signed=True)
@@ -231,8 +250,9 @@ async def write_positions(conn: AsyncConnection[Any], rows: Sequence[PositionRow
     columns = sql.SQL(", ").join(map(sql.Identifier, POSITION_COLUMNS))
     cursor = conn.cursor()
     async with cursor.copy(
-        sql.SQL("COPY positions_incoming ({}) FROM STDIN").format(columns)
+        sql.SQL("COPY positions_incoming ({}) FROM STDIN (FORMAT BINARY)").format(columns)
     ) as copy:
+        copy.set_types(_POSITION_TYPES)
         for row in rows:
             await copy.write_row(row)
     await cursor.execute(
