@@ -1219,11 +1219,14 @@ def format_step(step: StepResult) -> str:
         else "no rows"
     )
     letters = f" dead letters {step.dead_letters}" if step.dead_letters else ""
+    # CPU no measured process accounts for: another workload disturbing the figures.
+    others = max(0.0, step.machine_cpu_percent - sum(u.cpu_percent for u in step.usage.values()))
     return (
         f"{step.scenario}: offered {step.target_msg_s} msg/s (achieved {step.offered_msg_s:.0f})"
         f" | accepted {step.accepted_msg_s:.0f} msg/s {step.accepted_fixes_s:.0f} fixes/s"
         f" | loss {step.loss_fixes}{letters} | {latency} | {format_usage(step.usage)}"
-        f" | machine {step.machine_cpu_percent:.0f}%/200% | {step.verdict}"
+        f" | machine {step.machine_cpu_percent:.0f}%/200% (other processes {others:.0f}%)"
+        f" | {step.verdict}"
     )
 
 

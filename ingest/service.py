@@ -173,17 +173,23 @@ class IngestService:
     async def _read(self, client: aiomqtt.Client) -> None:
         pause = ReadPause(client)
         bound = self._ingest.max_pending_messages
-        async for message in client.messages:
-            await self.handle(str(message.topic), message.payload, message.mid, message.qos)
-            if len(self._acks) >= bound:
-                self._below_bound.clear()
-                self._writer.on_stored(self._check_bound)
-                pause.pause()
-                self.metrics.reading_paused.set(1)
-                log.warning("%d messages wait for the database: reading paused", bound)
-                await self._below_bound.wait()
-                pause.resume()
-                self.metrics.reading_paused.set(0)
+        try:
+            async for message in client.messages:
+                await self.handle(str(message.topic), message.payload, message.mid, message.qos)
+                if len(self._acks) >= bound:
+                    self._below_bound.clear()
+                    self._writer.on_stored(self._check_bound)
+                    pause.pause()
+                    self.metrics.reading_paused.set(1)
+                    log.warning("%d messages wait for the database: reading paused", bound)
+                    await self._below_bound.wait()
+                    pause.resume()
+                    self.metrics.reading_paused.set(0)
+        finally:
+            # Whatever ends the loop (cancellation, a lost connection), paho must read the
+            # socket again: aiomqtt's disconnect waits for paho to see the socket close.
+            pause.resume()
+            self.metrics.reading_paused.set(0)
 
     def _check_bound(self) -> None:
         if len(self._acks) <= self._ingest.max_pending_messages * 0.8:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 
 import aiomqtt
 import orjson
 import pytest
 
+from ingest import IngestService
 from storage import Pool, count_positions
 from tests.support import (
     BrokerUnderTest,
@@ -251,6 +253,34 @@ async def test_a_slow_database_pauses_reading_and_loses_nothing(
         await publishing
         assert await wait_for(lambda: rows(pool), 400) == 400
     assert await letters(pool, devices[0].tenant) == 0
+
+
+async def test_a_paused_ingest_stops_cleanly(pool: Pool, broker: BrokerUnderTest) -> None:
+    """SIGTERM while reading is paused (database stuck) must not hang the shutdown."""
+    devices = await make_devices(pool, 2)
+    settings = ingest_settings(max_pending_messages=20, batch_max_rows=10)
+    service = IngestService(settings, pool, broker.service_endpoint())
+    task = asyncio.create_task(service.run())
+    await asyncio.wait_for(service.subscribed.wait(), timeout=15)
+    async with pool.connection() as blocker:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE positions IN ACCESS EXCLUSIVE MODE")
+            publishing = asyncio.gather(
+                *(
+                    publish(broker, device, [orjson.dumps(fix(n)) for n in range(60)])
+                    for device in devices
+                )
+            )
+            deadline = asyncio.get_running_loop().time() + 15
+            while service.metrics.reading_paused._value.get() == 0:
+                assert asyncio.get_running_loop().time() < deadline, "reading never paused"
+                await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.sleep(1)
+        # The lock is gone: the service stores what it can and stops, within its bounds.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+    await asyncio.wait_for(publishing, timeout=30)
 
 
 async def test_lost_database_connections_are_retried_without_loss(
