@@ -48,24 +48,35 @@ POSITION_COLUMNS: tuple[str, ...] = (
     "source",
 )
 PositionRow = tuple[Any, ...]
-# PostgreSQL types of POSITION_COLUMNS, for binary COPY (no text formatting per value).
-_POSITION_TYPES: tuple[str, ...] = (
-    "int8",
-    "timestamptz",
-    "int8",
-    "timestamptz",
-    "float8",
-    "float8",
-    "float4",
-    "float4",
-    "float4",
-    "float4",
-    "int2",
-    "int8",
-    "bool",
-    "int2",
-    "int8",
-    "text",
+# The staging table and its binary COPY types. Narrow columns (smallint, real) are
+# staged wider: binary dumping would silently wrap an out-of-range value, while
+# PostgreSQL's cast into positions refuses it (and the writer dead-letters that row).
+_STAGING_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("device_id", "int8"),
+    ("time", "timestamptz"),
+    ("tenant_id", "int8"),
+    ("received_at", "timestamptz"),
+    ("lat", "float8"),
+    ("lon", "float8"),
+    ("speed_kmh", "float8"),
+    ("heading_deg", "float8"),
+    ("accuracy_m", "float8"),
+    ("alt_m", "float8"),
+    ("sats", "int4"),
+    ("seq", "int8"),
+    ("ignition", "bool"),
+    ("battery_pct", "int4"),
+    ("odometer_m", "int8"),
+    ("source", "text"),
+)
+_POSITION_TYPES = tuple(kind for _, kind in _STAGING_COLUMNS)
+_STAGING_DDL = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS positions_staging ({}) ON COMMIT DELETE ROWS"
+).format(
+    sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+        for name, kind in _STAGING_COLUMNS
+    )
 )
 
 _PARTITION_NAME = re.compile(r"^positions_p(\d{8})$")
@@ -243,14 +254,11 @@ async def write_positions(conn: AsyncConnection[Any], rows: Sequence[PositionRow
     """
     if not rows:
         return 0
-    await conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS positions_incoming"
-        " (LIKE positions INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
+    await conn.execute(_STAGING_DDL)
     columns = sql.SQL(", ").join(map(sql.Identifier, POSITION_COLUMNS))
     cursor = conn.cursor()
     async with cursor.copy(
-        sql.SQL("COPY positions_incoming ({}) FROM STDIN (FORMAT BINARY)").format(columns)
+        sql.SQL("COPY positions_staging ({}) FROM STDIN (FORMAT BINARY)").format(columns)
     ) as copy:
         copy.set_types(_POSITION_TYPES)
         for row in rows:
@@ -258,7 +266,7 @@ async def write_positions(conn: AsyncConnection[Any], rows: Sequence[PositionRow
     await cursor.execute(
         sql.SQL(
             "INSERT INTO positions ({cols}) SELECT DISTINCT ON (device_id, time) {cols}"
-            " FROM positions_incoming ON CONFLICT (device_id, time) DO NOTHING"
+            " FROM positions_staging ON CONFLICT (device_id, time) DO NOTHING"
         ).format(cols=columns)
     )
     return max(cursor.rowcount, 0)
