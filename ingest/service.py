@@ -200,7 +200,10 @@ class IngestService:
         self.metrics.messages_received.inc()
         delivery = self._acks.begin(mid, qos)
         received_at = self._clock.now()
-        raw = payload if isinstance(payload, bytes) else str(payload).encode()
+        if isinstance(payload, bytes | bytearray | memoryview):
+            raw = bytes(payload)
+        else:  # aiomqtt types payloads loosely; paho delivers bytes
+            raw = str(payload).encode()
         target = route(topic)
         if target is None or target.kind not in (TopicKind.POSITIONS, TopicKind.OWNTRACKS):
             self._reject(
