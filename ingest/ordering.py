@@ -11,17 +11,11 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from ingest.fix import DeviceFix
 
-
-@dataclass(order=True, slots=True)
-class _Held:
-    time_key: float
-    tiebreak: int
-    arrived_s: float = field(compare=False)
-    item: DeviceFix = field(compare=False)
+# (fix time, arrival counter, arrival seconds, item): plain tuples compare in C.
+_Held = tuple[float, int, float, DeviceFix]
 
 
 class ReorderBuffer:
@@ -37,24 +31,21 @@ class ReorderBuffer:
 
     def push(self, item: DeviceFix, now_s: float) -> None:
         heap = self._held.setdefault(item.device_id, [])
-        heapq.heappush(heap, _Held(item.fix.time.timestamp(), next(self._counter), now_s, item))
+        heapq.heappush(heap, (item.fix.time.timestamp(), next(self._counter), now_s, item))
 
     def release(self, now_s: float) -> Iterator[DeviceFix]:
         """Fixes whose window has passed, per device in fix-time order."""
         for device_id in list(self._held):
             heap = self._held[device_id]
-            while heap and (
-                now_s - heap[0].arrived_s >= self._window_s or len(heap) > self._max_held
-            ):
-                held = heapq.heappop(heap)
+            while heap and (now_s - heap[0][2] >= self._window_s or len(heap) > self._max_held):
+                time_key, _, _, item = heapq.heappop(heap)
                 last = self._released_up_to.get(device_id)
-                item = held.item
-                if last is not None and held.time_key < last:
+                if last is not None and time_key < last:
                     item = DeviceFix(
                         item.device_id, item.tenant_id, item.fix, item.received_at, late=True
                     )
                 else:
-                    self._released_up_to[device_id] = held.time_key
+                    self._released_up_to[device_id] = time_key
                 yield item
             if not heap:
                 del self._held[device_id]
