@@ -1,17 +1,31 @@
-"""Tenants, vehicles, staff and the devices that report their positions."""
+"""Tenants, vehicles, staff, the devices that report their positions, and geofences."""
 
 from fleet.credentials import device_username, hash_secret, parse_username, verify_secret
 from fleet.errors import Conflict, FleetError, InvalidValue, NotFound
-from fleet.models import Device, DeviceKind, DeviceLogin, NewDevice, StaffRole, Tenant
+from fleet.models import (
+    Device,
+    DeviceKind,
+    DeviceLogin,
+    Geofence,
+    GeofenceKind,
+    NewDevice,
+    StaffRole,
+    Tenant,
+)
 from fleet.service import (
     create_device,
     create_staff,
     create_vehicle,
+    ensure_geofence,
+    ensure_staff,
     ensure_tenant,
+    ensure_vehicle,
     find_login,
     get_tenant,
     list_devices,
+    list_geofences,
     list_logins,
+    polygon_geojson,
     rotate_secret,
     set_active,
 )
@@ -22,6 +36,8 @@ __all__ = [
     "DeviceKind",
     "DeviceLogin",
     "FleetError",
+    "Geofence",
+    "GeofenceKind",
     "InvalidValue",
     "NewDevice",
     "NotFound",
@@ -31,13 +47,18 @@ __all__ = [
     "create_staff",
     "create_vehicle",
     "device_username",
+    "ensure_geofence",
+    "ensure_staff",
     "ensure_tenant",
+    "ensure_vehicle",
     "find_login",
     "get_tenant",
     "hash_secret",
     "list_devices",
+    "list_geofences",
     "list_logins",
     "parse_username",
+    "polygon_geojson",
     "rotate_secret",
     "set_active",
     "verify_secret",

@@ -20,6 +20,23 @@ class StaffRole(enum.StrEnum):
     ADMIN = "admin"
 
 
+class GeofenceKind(enum.StrEnum):
+    DEPOT = "depot"
+    TRANSFER_STATION = "transfer_station"
+    LANDFILL = "landfill"
+    RESTRICTED = "restricted"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Geofence:
+    id: int
+    tenant_id: int
+    name: str
+    kind: GeofenceKind
+    ring: tuple[tuple[float, float], ...]  # (lat, lon), closed
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
     id: int

@@ -5,13 +5,24 @@ Every function takes an open connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, errors
+from psycopg.types.json import Jsonb
 
 from fleet.credentials import SLUG, device_username, hash_secret, new_secret, parse_username
 from fleet.errors import Conflict, InvalidValue, NotFound
-from fleet.models import Device, DeviceKind, DeviceLogin, NewDevice, StaffRole, Tenant
+from fleet.models import (
+    Device,
+    DeviceKind,
+    DeviceLogin,
+    Geofence,
+    GeofenceKind,
+    NewDevice,
+    StaffRole,
+    Tenant,
+)
 
 _DEVICE_SELECT = (
     "SELECT d.id, d.tenant_id, t.slug, d.slug, d.kind, d.vehicle_id, d.staff_id, d.active,"
@@ -78,6 +89,41 @@ async def create_vehicle(
     row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def ensure_vehicle(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    code: str,
+    name: str = "",
+    capacity_kg: int | None = None,
+) -> int:
+    """The vehicle with this code, created if missing (an existing one is left as it is)."""
+    cursor = await conn.execute(
+        "SELECT id FROM vehicles WHERE tenant_id = %s AND code = %s", (tenant_id, code)
+    )
+    row = await cursor.fetchone()
+    if row is not None:
+        return int(row[0])
+    return await create_vehicle(conn, tenant_id, code, name, capacity_kg)
+
+
+async def ensure_staff(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    code: str,
+    full_name: str,
+    role: StaffRole,
+    phone: str | None = None,
+) -> int:
+    """The staff member with this code, created if missing."""
+    cursor = await conn.execute(
+        "SELECT id FROM staff WHERE tenant_id = %s AND code = %s", (tenant_id, code)
+    )
+    row = await cursor.fetchone()
+    if row is not None:
+        return int(row[0])
+    return await create_staff(conn, tenant_id, code, full_name, role, phone)
 
 
 async def create_staff(
@@ -182,3 +228,54 @@ async def list_logins(conn: AsyncConnection[Any]) -> list[DeviceLogin]:
     """Every active device with its hash, for exporting a Mosquitto password file."""
     cursor = await conn.execute(_DEVICE_SELECT + " WHERE d.active ORDER BY t.slug, d.slug")
     return [DeviceLogin(_device(row), row[8]) for row in await cursor.fetchall()]
+
+
+async def ensure_geofence(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    name: str,
+    kind: GeofenceKind,
+    ring: Sequence[tuple[float, float]],
+) -> int:
+    """The geofence with this name, created (or its area and kind updated) from a
+    ``(lat, lon)`` ring."""
+    area = polygon_geojson(ring)
+    cursor = await conn.execute(
+        "INSERT INTO geofences (tenant_id, name, kind, area) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, name) DO UPDATE SET kind = EXCLUDED.kind, area = EXCLUDED.area"
+        " RETURNING id",
+        (tenant_id, name, str(kind), Jsonb(area)),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def list_geofences(conn: AsyncConnection[Any], tenant_id: int) -> list[Geofence]:
+    cursor = await conn.execute(
+        "SELECT id, tenant_id, name, kind, area FROM geofences WHERE tenant_id = %s ORDER BY name",
+        (tenant_id,),
+    )
+    return [
+        Geofence(
+            id=row[0],
+            tenant_id=row[1],
+            name=row[2],
+            kind=GeofenceKind(row[3]),
+            ring=tuple((lat, lon) for lon, lat in row[4]["coordinates"][0]),
+        )
+        for row in await cursor.fetchall()
+    ]
+
+
+def polygon_geojson(ring: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """A GeoJSON Polygon from a ``(lat, lon)`` ring, closed if it is not."""
+    if len(ring) < 3:
+        raise InvalidValue(f"geofence ring: {len(ring)} positions, a polygon needs at least 3")
+    for lat, lon in ring:
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise InvalidValue(f"geofence ring: ({lat}, {lon}) is not a latitude/longitude")
+    positions = [[lon, lat] for lat, lon in ring]
+    if positions[0] != positions[-1]:
+        positions.append(positions[0])
+    return {"type": "Polygon", "coordinates": [positions]}

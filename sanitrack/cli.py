@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import datetime as dt
 import logging
-import random
 import signal
 import sys
 import time
@@ -17,8 +16,9 @@ from typing import Any
 import psycopg
 
 import fleet
+import simulator
 from broker import ServiceAccount, acl_file, password_file
-from sanitrack import logs
+from sanitrack import logs, simulate
 from sanitrack.app import (
     SERVICE_USERNAME,
     database,
@@ -27,9 +27,7 @@ from sanitrack.app import (
     run_ingest,
     serve_http,
 )
-from sanitrack.clock import SystemClock
 from sanitrack.settings import Settings, SettingsError, load_settings
-from simulator import drive, register_trucks
 from storage import (
     StorageError,
     apply_migrations,
@@ -92,7 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         help="stop after S seconds (default: run until Ctrl-C)",
     )
     demo.add_argument("--vehicles", type=int, default=None, help="trucks in the demo")
+    demo.add_argument("--phones", type=int, default=None, help="staff phones in the demo")
     demo.set_defaults(handler=_demo)
+
+    simulate_parser = commands.add_parser(
+        "simulate", help="play a simulated city of trucks and phones into the broker"
+    )
+    simulate.add_arguments(simulate_parser)
+    simulate_parser.set_defaults(handler=simulate.simulate)
 
     ingest = commands.add_parser("ingest", help="run the ingest service")
     ingest.set_defaults(handler=_ingest)
@@ -165,14 +170,29 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from api import ops_app
     from ingest import IngestService  # here so `sanitrack --help` stays quick
 
-    vehicles = args.vehicles or settings.demo.vehicles
+    config = simulator.ScenarioConfig(
+        seed=settings.demo.seed,
+        vehicles=args.vehicles or settings.demo.vehicles,
+        phones=settings.demo.phones if args.phones is None else args.phones,
+        interval_s=settings.demo.interval_s,
+        tenant=settings.demo.tenant,
+        faults=simulator.fault_rates(settings.demo.faults),
+    )
+    # Real time from now; a day of work unless --duration says otherwise.
+    until_s = args.duration if args.duration is not None else 12 * 3600.0
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     print("sanitrack demo: starting PostgreSQL and the MQTT broker ...", flush=True)
     async with database(settings) as db, mqtt_endpoint(settings, db.pool) as (endpoint, broker):
-        trucks = await register_trucks(db.pool, settings.demo.tenant, vehicles)
+        print("sanitrack demo: building the city ...", flush=True)
+        scenario = await asyncio.to_thread(
+            simulator.build_scenario, config, start, until_s, simulate.say
+        )
+        registered = await simulator.register_scenario(db.pool, scenario, progress=simulate.say)
         service = IngestService(settings, db.pool, endpoint)
         app = ops_app(ingest_health(service, db.pool), [service.metrics.registry])
         base = f"http://{settings.http_host}:{settings.http_port}"
         where = "embedded, data in " + str(settings.data_dir) if db.embedded else db.url
+        truth_path = settings.data_dir / "demo-truth.jsonl"
         print(
             f"\n  Database : {where}\n"
             f"  Broker   : {'embedded amqtt' if broker else 'external'} on "
@@ -180,43 +200,28 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f"  Health   : {base}/health\n"
             f"  Metrics  : {base}/metrics\n"
             f"  Live map : not built yet (issue: dispatcher's live map); rows below.\n"
-            f"  {vehicles} trucks drive loops in Hà Đông; Ctrl-C stops.\n",
+            f"  {config.vehicles} trucks and {config.phones} phones work Hà Đông in real time"
+            f" ({settings.demo.faults} faults, truth in {truth_path}); Ctrl-C stops.\n",
             flush=True,
         )
-        stop = asyncio.Event()
-        clock = SystemClock()
-        async with asyncio.TaskGroup() as tasks:
-            ingest_task = tasks.create_task(service.run(), name="ingest")
-            http_task = tasks.create_task(
-                serve_http(app, settings.http_host, settings.http_port), name="http"
-            )
-            await asyncio.wait_for(service.subscribed.wait(), timeout=30)
-            rng = random.Random(1)
-            drivers = [
-                tasks.create_task(
-                    drive(
-                        truck,
-                        endpoint.host,
-                        endpoint.port,
-                        settings.demo.interval_s,
-                        clock,
-                        stop,
-                        rng,
-                    ),
-                    name=f"truck {truck.username}",
+        with simulate.truth_sink(truth_path) as sink:
+            truth = simulator.TruthLog(start, sink)
+            async with asyncio.TaskGroup() as tasks:
+                ingest_task = tasks.create_task(service.run(), name="ingest")
+                http_task = tasks.create_task(
+                    serve_http(app, settings.http_host, settings.http_port), name="http"
                 )
-                for truck in trucks
-            ]
-            progress = tasks.create_task(_progress(db.pool), name="progress")
-            try:
-                if args.duration is not None:
-                    await asyncio.sleep(args.duration)
-                else:
-                    await asyncio.Event().wait()
-            finally:
-                stop.set()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.gather(*drivers), timeout=5)
+                await asyncio.wait_for(service.subscribed.wait(), timeout=30)
+                progress = tasks.create_task(_progress(db.pool), name="progress")
+                stats = await simulator.play(
+                    scenario,
+                    registered.secrets,
+                    endpoint.host,
+                    endpoint.port,
+                    truth,
+                    speedup=1.0,
+                    say=None,
+                )
                 await service.flush()
                 progress.cancel()
                 ingest_task.cancel()
@@ -224,6 +229,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         async with db.pool.connection() as conn:
             rows = await count_positions(conn)
             rejected = await count_dead_letters(conn)
+        print(simulate.summary(stats, truth))
         print(f"sanitrack demo: stopped; positions stored: {rows}, dead letters: {rejected}")
     return 0
 

@@ -84,8 +84,11 @@ class DemoSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tenant: str = Field("hadong-urenco", pattern=r"^[a-z0-9-]{1,64}$")
-    vehicles: int = Field(5, ge=1, le=1000)
-    interval_s: float = Field(2.0, gt=0, le=60)
+    vehicles: int = Field(30, ge=1, le=1000)
+    phones: int = Field(60, ge=0, le=2000)
+    interval_s: float = Field(5.0, ge=1, le=30)
+    faults: str = Field("light", pattern="^(none|light|default|heavy)$")
+    seed: int = 42
 
 
 def _mqtt_url_ok(url: str) -> str:

@@ -1,4 +1,5 @@
-"""`sanitrack demo` on its embedded defaults: PostgreSQL from the wheel, amqtt, ingest, trucks."""
+"""`sanitrack demo` on its embedded defaults: PostgreSQL from the wheel, amqtt, ingest, and the
+simulated city."""
 
 from __future__ import annotations
 
@@ -25,11 +26,23 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
             "SANITRACK_DATA_DIR": str(tmp_path / "data"),
             "SANITRACK_HTTP_PORT": str(http_port),
             "SANITRACK_BROKER__PORT": str(free_port()),
-            "SANITRACK_DEMO__INTERVAL_S": "0.5",
+            "SANITRACK_DEMO__INTERVAL_S": "1",
+            "SANITRACK_DEMO__FAULTS": "none",
         }
     )
     demo = subprocess.Popen(
-        [sys.executable, "-m", "sanitrack.cli", "demo", "--duration", "12", "--vehicles", "3"],
+        [
+            sys.executable,
+            "-m",
+            "sanitrack.cli",
+            "demo",
+            "--duration",
+            "12",
+            "--vehicles",
+            "3",
+            "--phones",
+            "2",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -53,6 +66,7 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
     assert "Health   : http://127.0.0.1:" in output
     final = [line for line in output.splitlines() if "positions stored:" in line][-1]
     stored = int(final.split("positions stored:")[1].split(",")[0])
-    assert stored >= 3 * 10  # three trucks, two fixes a second, for ten seconds and more
+    # three trucks, one fix a second each, for twelve seconds; phones every ten seconds
+    assert stored >= 3 * 10 + 2
     assert "dead letters: 0" in final
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()

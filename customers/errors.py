@@ -1,0 +1,10 @@
+class CustomersError(Exception):
+    """Base of customer errors."""
+
+
+class NotFound(CustomersError):
+    """The customer or service point does not exist in this tenant."""
+
+
+class InvalidValue(CustomersError):
+    """A value is out of its allowed range; the message names the field."""
