@@ -187,6 +187,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         scenario = await asyncio.to_thread(
             simulator.build_scenario, config, start, until_s, simulate.say
         )
+        simulate.write_map(scenario, settings.data_dir / "demo-city.svg")
         registered = await simulator.register_scenario(db.pool, scenario, progress=simulate.say)
         service = IngestService(settings, db.pool, endpoint)
         app = ops_app(ingest_health(service, db.pool), [service.metrics.registry])

@@ -26,7 +26,9 @@ from simulator import (
     play,
     register_scenario,
 )
+from simulator.drawing import city_svg
 from simulator.runner import RunStats
+from simulator.scenario import Scenario
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", default=defaults.tenant)
     parser.add_argument(
         "--no-route-runs", action="store_true", help="register devices only (load tests)"
+    )
+    parser.add_argument(
+        "--map", type=Path, default=None, help="draw the city and the route runs to an SVG file"
     )
 
 
@@ -115,6 +120,16 @@ def truth_sink(path: Path | None) -> Iterator[IO[bytes] | None]:
         yield sink
 
 
+def write_map(scenario: Scenario, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    title = (
+        f"Hà Đông (mô phỏng), seed {scenario.config.seed}: {len(scenario.plans)} tuyến,"
+        f" {len(scenario.points)} điểm thu gom"
+    )
+    path.write_text(city_svg(scenario.city, scenario.plans, title), encoding="utf-8")
+    say(f"map of the city and its route runs: {path}")
+
+
 def say(text: str) -> None:
     print(f"  {text}", flush=True)
 
@@ -145,6 +160,8 @@ async def simulate(settings: Settings, args: argparse.Namespace) -> int:
     endpoint = MqttEndpoint.from_url(settings.mqtt_url)
     print(f"sanitrack simulate: seed {config.seed}, start {start.isoformat()}", flush=True)
     scenario = await asyncio.to_thread(build_scenario, config, start, args.duration, say)
+    if args.map is not None:
+        write_map(scenario, args.map)
     async with database(settings) as db:
         registered = await register_scenario(
             db.pool, scenario, route_runs=not args.no_route_runs, progress=say

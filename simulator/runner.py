@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from simulator.stream import Action, DeviceScript, Emission
 from simulator.wire import ConnectionLost, ConnectRefused, DeviceSession, InflightFull, Will
 
 CONNECT_CONCURRENCY = 200
-YIELD_EVERY = 256  # emissions between two turns of the event loop (acks must be read)
+YIELD_EVERY = 256
+TICK_S = 0.005  # emissions between two turns of the event loop (acks must be read)
 
 
 @dataclass(slots=True)
@@ -30,6 +32,8 @@ class RunStats:
     devices: int
     published: int = 0
     position_messages: int = 0
+    played: int = 0  # published while playing the scenario (not connecting or leaving)
+    began_epoch_s: float = 0.0  # when playing began (scenario second 0 when live)
     reconnects: int = 0
     bad_logins_refused: int = 0
     bad_logins_accepted: int = 0  # a broker that lets anyone in (the CI Mosquitto does)
@@ -89,12 +93,26 @@ async def play(
     background: set[asyncio.Task[None]] = set()
     try:
         await _connect_all(stats, owners, host, port, say)
+        lead_s = 0.0
         if live_start:
-            now = dt.datetime.now(dt.UTC)
+            # the streams' first emissions are computed before the first is due
+            lead_s = 1.0 + len(scripts) / 20_000
+            now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lead_s)
             scenario = dataclasses.replace(scenario, start=now)
             truth.start = now
         await _merge(
-            scenario, stats, scripts, host, port, truth, speedup, say, progress_s, stop, background
+            scenario,
+            stats,
+            scripts,
+            host,
+            port,
+            truth,
+            speedup,
+            say,
+            progress_s,
+            stop,
+            background,
+            lead_s,
         )
         for session in stats.sessions:
             if session.connected:
@@ -163,33 +181,42 @@ async def _merge(
     progress_s: float,
     stop: asyncio.Event | None,
     background: set[asyncio.Task[None]],
+    lead_s: float,
 ) -> None:
     loop = asyncio.get_running_loop()
-    began = loop.time()
-    last_report, last_published = began, 0
+    began = loop.time() + lead_s  # the loop time of scenario second 0
+    stats.began_epoch_s = time.time() + lead_s
+    published_before = stats.published
+    last_report, last_published = loop.time(), stats.published
     finished = True
+    awake_until = -math.inf  # emissions due before this loop time go out without a check
     for handled, (index, emission) in enumerate(merged_emissions(scenario, truth), start=1):
         if stop is not None and stop.is_set():
             finished = False
             break
-        while True:
+        due = began + emission.at_s / speedup if speedup is not None else 0.0
+        if due > awake_until:
+            # Wake on a tick, not for every message: an event-loop turn per message would cost
+            # more than the message. Emissions go out at most TICK_S after they are due.
+            now = loop.time()
+            if due > now:
+                await asyncio.sleep(max(due - now, TICK_S))
+            awake_until = loop.time()
+        stats.sim_s = emission.at_s
+        session = stats.sessions[index % len(stats.sessions)]
+        await _act(emission, scripts[index], session, stats, host, port, background)
+        if handled % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the sessions read their acks
             now = loop.time()
             if now - last_report >= progress_s:
                 if say:
                     rate = (stats.published - last_published) / (now - last_report)
                     say(progress_line(stats, truth, scenario.until_s, rate))
                 last_report, last_published = now, stats.published
-            if speedup is None or (due := began + emission.at_s / speedup) <= now:
-                break
-            await asyncio.sleep(min(due - now, 0.05))
-        stats.sim_s = emission.at_s
-        session = stats.sessions[index % len(stats.sessions)]
-        await _act(emission, scripts[index], session, stats, host, port, background)
-        if handled % YIELD_EVERY == 0:
-            await asyncio.sleep(0)
     if finished:
         stats.sim_s = scenario.until_s
     stats.wall_s = loop.time() - began
+    stats.played = stats.published - published_before
 
 
 async def _act(

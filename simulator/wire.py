@@ -11,222 +11,52 @@ per event loop serves every session. `python -m bench.wire` prints the figures.
 What is left out on purpose: QoS 2, TLS, MQTT 5, and resending unacknowledged
 publishes after a reconnect (a lost connection forgets them: `published - acked`
 counts them; the simulator reports that as loss).
+
+The bytes themselves, encoding and the packet reader, are `simulator.mqtt_codec`;
+the errors are `simulator.wire_errors`, re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from simulator.errors import SimulatorError
+from simulator.mqtt_codec import (
+    MAX_PACKET_ID,
+    PacketReader,
+    Will,
+    check_topic_name,
+    encode_connect,
+    encode_packet,
+    encode_string,
+    encode_uint16,
+    length_prefix,
+    topic_matches,
+)
+from simulator.wire_errors import (
+    ConnectionLost,
+    ConnectRefused,
+    InflightFull,
+    ProtocolError,
+    WireError,
+)
 
-MAX_REMAINING_LENGTH = 268_435_455  # 4 bytes of 7 bits
-MAX_PACKET_ID = 65_535
-_RETURN_CODES = {
-    1: "unacceptable protocol version",
-    2: "identifier rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorised",
-}
+__all__ = [
+    "ConnectRefused",
+    "ConnectionLost",
+    "DeviceSession",
+    "InflightFull",
+    "ProtocolError",
+    "Will",
+    "WireError",
+]
+
 _PINGREQ = b"\xc0\x00"
 _DISCONNECT = b"\xe0\x00"
 _PUBACK = b"\x40\x02"
-_PACK_ID = struct.Struct(">H").pack
 _NS = 1_000_000_000
-
-
-class WireError(SimulatorError):
-    """Base of this module's errors; ``client_id`` names the session when there is one."""
-
-    def __init__(self, message: str, client_id: str | None = None) -> None:
-        super().__init__(f"{client_id}: {message}" if client_id else message)
-        self.client_id = client_id
-
-
-class ConnectRefused(WireError):
-    """The broker answered CONNECT with a return code other than 0."""
-
-    def __init__(self, client_id: str, return_code: int) -> None:
-        meaning = _RETURN_CODES.get(return_code, "unknown return code")
-        super().__init__(f"CONNACK return code {return_code} ({meaning})", client_id)
-        self.return_code = return_code
-
-
-class ConnectionLost(WireError):
-    """The connection is gone or was never made; ``reason`` says how, ``__cause__`` why."""
-
-    def __init__(self, client_id: str, reason: str) -> None:
-        super().__init__(reason, client_id)
-        self.reason = reason
-
-
-class InflightFull(WireError):
-    """Back-pressure: ``max_inflight`` QoS 1 publishes unacknowledged, or the socket's
-    write buffer is full (``write_paused``). Nothing was written."""
-
-    def __init__(
-        self, client_id: str, in_flight: int, max_inflight: int, write_paused: bool
-    ) -> None:
-        why = "write buffer full" if write_paused else f"{in_flight}/{max_inflight} in flight"
-        super().__init__(f"publish refused: {why}", client_id)
-        self.in_flight = in_flight
-        self.max_inflight = max_inflight
-        self.write_paused = write_paused
-
-
-class ProtocolError(WireError):
-    """The broker sent bytes that are not MQTT 3.1.1 (the session drops the connection)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    """What the broker publishes for a device whose connection drops without DISCONNECT."""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
-
-    def __post_init__(self) -> None:
-        _check_topic_name(self.topic, "Will.topic")
-        if self.qos not in (0, 1, 2):
-            raise ValueError(f"Will.qos={self.qos!r}: allowed 0, 1 or 2")
-        if len(self.payload) > 65_535:
-            raise ValueError(f"Will.payload: {len(self.payload)} bytes, allowed 0..65535")
-
-
-# ---------------------------------------------------------------- encoding and parsing
-
-
-def encode_remaining_length(length: int) -> bytes:
-    """The fixed header's variable-length "remaining length": 1 to 4 bytes, 7 bits each."""
-    if not 0 <= length <= MAX_REMAINING_LENGTH:
-        raise ValueError(f"remaining length {length}: allowed 0..{MAX_REMAINING_LENGTH}")
-    encoded = bytearray()
-    while True:
-        length, digit = divmod(length, 128)
-        if not length:
-            encoded.append(digit)
-            return bytes(encoded)
-        encoded.append(digit | 0x80)
-
-
-def decode_remaining_length(data: bytes | bytearray, offset: int) -> tuple[int, int] | None:
-    """``(length, offset after it)`` read at ``offset``, or None while bytes are missing."""
-    length = 0
-    for shift in (0, 7, 14, 21):
-        if offset >= len(data):
-            return None
-        digit = data[offset]
-        offset += 1
-        length |= (digit & 0x7F) << shift
-        if not digit & 0x80:
-            return length, offset
-    raise ProtocolError("remaining length longer than 4 bytes")
-
-
-# Publishes of up to 16 KiB take their length prefix from here (measured: ~2x faster).
-_SHORT_LENGTHS = tuple(encode_remaining_length(n) for n in range(16_384))
-
-
-def _length_prefix(length: int) -> bytes:
-    return _SHORT_LENGTHS[length] if length < 16_384 else encode_remaining_length(length)
-
-
-def encode_string(text: str, field: str = "string") -> bytes:
-    """A UTF-8 string with its 2-byte big-endian length."""
-    return encode_binary(text.encode(), field)
-
-
-def encode_binary(data: bytes, field: str = "binary") -> bytes:
-    if len(data) > 65_535:
-        raise ValueError(f"{field}: {len(data)} bytes, allowed 0..65535")
-    return _PACK_ID(len(data)) + data
-
-
-def encode_packet(first_byte: int, body: bytes) -> bytes:
-    return bytes((first_byte,)) + encode_remaining_length(len(body)) + body
-
-
-def encode_connect(
-    client_id: str,
-    username: str | None,
-    password: str | None,
-    keepalive_s: int,
-    will: Will | None,
-    clean_session: bool,
-) -> bytes:
-    flags = 0x02 if clean_session else 0
-    fields = [encode_string(client_id, "client_id")]
-    if will is not None:
-        flags |= 0x04 | will.qos << 3 | (0x20 if will.retain else 0)
-        fields += [encode_string(will.topic, "Will.topic"), encode_binary(will.payload)]
-    if username is not None:
-        flags |= 0x80
-        fields.append(encode_string(username, "username"))
-    if password is not None:
-        flags |= 0x40
-        fields.append(encode_string(password, "password"))
-    header = b"\x00\x04MQTT\x04" + bytes((flags,)) + _PACK_ID(keepalive_s)
-    return encode_packet(0x10, header + b"".join(fields))
-
-
-class PacketReader:
-    """Cuts a byte stream into packets ``(first byte, body)``, wherever reads split it."""
-
-    __slots__ = ("_pending",)
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    @property
-    def pending_bytes(self) -> int:
-        return len(self._pending)
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        if self._pending:
-            data = self._pending + data
-        packets = []
-        position, end = 0, len(data)
-        while end - position >= 2:
-            length, start = data[position + 1], position + 2
-            if length & 0x80:
-                decoded = decode_remaining_length(data, position + 1)
-                if decoded is None:
-                    break
-                length, start = decoded
-            stop = start + length
-            if stop > end:
-                break
-            packets.append((data[position], data[start:stop]))
-            position = stop
-        self._pending = data[position:] if position else data
-        return packets
-
-
-def _check_topic_name(topic: str, field: str) -> None:
-    if not topic or "+" in topic or "#" in topic:
-        raise ValueError(f"{field}={topic!r}: a topic name is non-empty, without + or #")
-
-
-def topic_matches(topic_filter: str, topic: str) -> bool:
-    """Whether ``topic`` matches ``topic_filter`` (with + and # wildcards)."""
-    if topic_filter == topic:
-        return True
-    if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
-        return False
-    levels = topic.split("/")
-    for index, wanted in enumerate(topic_filter.split("/")):
-        if wanted == "#":
-            return True
-        if index >= len(levels) or (wanted != "+" and wanted != levels[index]):
-            return False
-    return len(levels) == len(topic_filter.split("/"))
 
 
 # ---------------------------------------------------------------- keepalive
@@ -437,7 +267,7 @@ class DeviceSession(asyncio.Protocol):
         if not self._connected or transport is None:
             raise ConnectionLost(self.client_id, "not connected")
         if topic != self._topic:
-            _check_topic_name(topic, "topic")
+            check_topic_name(topic, "topic")
             self._topic_encoded = encode_string(topic, "topic")
             self._topic = topic
         now_ns = time.monotonic_ns()
@@ -457,9 +287,9 @@ class DeviceSession(asyncio.Protocol):
                 b"".join(
                     (
                         b"\x33" if retain else b"\x32",
-                        _length_prefix(len(topic_encoded) + 2 + len(payload)),
+                        length_prefix(len(topic_encoded) + 2 + len(payload)),
                         topic_encoded,
-                        _PACK_ID(packet_id),
+                        encode_uint16(packet_id),
                         payload,
                     )
                 )
@@ -472,7 +302,7 @@ class DeviceSession(asyncio.Protocol):
                 b"".join(
                     (
                         b"\x31" if retain else b"\x30",
-                        _length_prefix(len(topic_encoded) + len(payload)),
+                        length_prefix(len(topic_encoded) + len(payload)),
                         topic_encoded,
                         payload,
                     )
@@ -510,7 +340,7 @@ class DeviceSession(asyncio.Protocol):
         if self._handlers is None:
             self._handlers = {}
         self._handlers[topic_filter] = on_message
-        self._write(encode_packet(0x82, _PACK_ID(packet_id) + body))
+        self._write(encode_packet(0x82, encode_uint16(packet_id) + body))
         return granted
 
     async def wait_acked(self, timeout_s: float) -> bool:

@@ -10,6 +10,7 @@ import math
 from collections import defaultdict
 from functools import cache
 from typing import Any
+from xml.etree import ElementTree
 
 import orjson
 import pytest
@@ -19,6 +20,7 @@ from ingest.decode import Limits, decode
 from ingest.topics import route
 from simulator import FaultKind, FaultRates, Scenario, ScenarioConfig, TruthLog, build_scenario
 from simulator.actors import stretches_of
+from simulator.drawing import city_svg
 from simulator.scenario import merged_emissions
 from simulator.stream import Action, DeviceScript, Emission
 
@@ -405,3 +407,16 @@ def test_skippedstretches_of_land_near_their_share() -> None:
     expected = HEAVY.skipped_stop_share * total
     assert total > 50
     assert abs(started - expected) <= 4 * math.sqrt(expected) + 2
+
+
+def test_the_map_draws_every_street_site_and_route() -> None:
+    played = scenario()
+    svg = city_svg(played.city, played.plans, "Hà Đông <test>")
+    root = ElementTree.fromstring(svg)  # well-formed, the title escaped
+    namespace = "{http://www.w3.org/2000/svg}"
+    lines = root.findall(f"{namespace}polyline")
+    assert len(lines) == len(played.city.streets) + len(played.plans)
+    assert len(root.findall(f"{namespace}polygon")) == len(played.city.sites)
+    stops = sum(1 for plan in played.plans for stop in plan.stops if stop.point is not None)
+    assert len(root.findall(f"{namespace}circle")) == stops
+    assert "Hà Đông &lt;test&gt;" in svg
