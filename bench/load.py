@@ -10,9 +10,7 @@ process of its own), in a fresh database ``sanitrack_bench_<random>``:
 1. A scenario of the largest step's size is built (80 % trucks on their route runs, 20 %
    phones walking their areas; no faults) and its devices are registered through the
    services. Every device has its own login.
-2. The simulator's own ceiling: one simulator process publishes the largest step's devices
-   as fast as the broker acknowledges, with no ingest running.
-3. The ramp: the ingest runs (``sanitrack ingest``); for each device count a simulator
+2. The ramp: the ingest runs (``sanitrack ingest``); for each device count a simulator
    process plays the scenario in real time for --step-s seconds. Each fix's ``ts`` is the
    moment it is due to be sent (``live_start``), so publish->commit latency is measured from
    the scheduled send; if the simulator lags, that lag counts against the system. A
@@ -20,6 +18,8 @@ process of its own), in a fresh database ``sanitrack_bench_<random>``:
    row's commit time is known to 20 ms (see bench/ingest.py). A step passes when nothing is
    lost (every position message acknowledged by the broker is a row), p99 <= 1 s, and the
    simulator really sent >= 95 % of the messages due. The ramp stops at the first failure.
+3. The simulator's own ceiling, after the ramp with the ingest stopped: one simulator
+   process publishes the largest step's devices as fast as the broker acknowledges.
 
 Connections: this machine caps open files at 20,000 per process (hard limit; root cannot
 raise it here), for Mosquitto and for the simulator alike. Above --max-sessions devices
@@ -42,7 +42,7 @@ import queue
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ from bench.ingest import (
 )
 from simulator import ScenarioConfig, TruthLog, build_scenario, fault_rates, play
 from simulator.register import register_scenario
+from simulator.wire import DeviceSession, InflightFull
 from storage import open_pool
 
 INTERVAL_S = 5.0
@@ -245,7 +246,7 @@ def say(text: str) -> None:
 
 
 async def bench_broker(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    steps = STEPS[name][:2] if args.quick else STEPS[name]
+    steps = args.steps or (STEPS[name][:2] if args.quick else STEPS[name])
     top = max(steps)
     async with bench_database() as url, contextlib.AsyncExitStack() as stack:
         endpoint: Endpoint = await stack.enter_async_context(
@@ -278,6 +279,9 @@ async def bench_broker(name: str, args: argparse.Namespace) -> dict[str, Any]:
                 speedup,
             )
 
+        results = await ramp(name, steps, url, endpoint, config, job, sampler, args)
+        # after the ramp, with the ingest stopped: a broker that has not met the ramp yet
+        # would answer faster than it does later
         say(f"[{name}] simulator ceiling: {top:,} devices, no ingest, as fast as acked")
         ceiling = await run_simulator(job(top, args.ceiling_sim_s, None), sampler)
         ceiling_usage = sampler.usage(
@@ -288,7 +292,34 @@ async def bench_broker(name: str, args: argparse.Namespace) -> dict[str, Any]:
             f" {ceiling.sessions:,} sessions ({ceiling_usage}) {ceiling.error or ''}"
         )
 
-        results: list[Step] = []
+        if name == "mosquitto":
+            await forget_retained_status(
+                endpoint, [script.status_topic for script in scenario.scripts]
+            )
+        passed = [s for s in results if s.verdict == "ok"]
+        return {
+            "broker": name,
+            "simulator_ceiling_msg_s": round(ceiling.rate_msg_s),
+            "simulator_ceiling_sessions": ceiling.sessions,
+            "simulator_ceiling_usage": str(ceiling_usage),
+            "max_sustained_devices": max((s.devices for s in passed), default=0),
+            "steps": [dataclasses.asdict(s) for s in results],
+        }
+
+
+async def ramp(
+    name: str,
+    steps: Sequence[int],
+    url: str,
+    endpoint: Endpoint,
+    config: dict[str, Any],
+    job: Callable[[int, float, float | None], Job],
+    sampler: ResourceSampler,
+    args: argparse.Namespace,
+) -> list[Step]:
+    """Climb the device counts with the ingest running; stop at the first failing step."""
+    results: list[Step] = []
+    async with contextlib.AsyncExitStack() as stack:
         ingest = await stack.enter_async_context(ingest_process(url, endpoint, Path(args.work)))
         sampler.watch("ingest", ingest.process.pid)
         probe = CommitProbe(url)
@@ -339,15 +370,24 @@ async def bench_broker(name: str, args: argparse.Namespace) -> dict[str, Any]:
             say(format_step(step))
             if verdict != "ok":
                 break
-        passed = [s for s in results if s.verdict == "ok"]
-        return {
-            "broker": name,
-            "simulator_ceiling_msg_s": round(ceiling.rate_msg_s),
-            "simulator_ceiling_sessions": ceiling.sessions,
-            "simulator_ceiling_usage": str(ceiling_usage),
-            "max_sustained_devices": max((s.devices for s in passed), default=0),
-            "steps": [dataclasses.asdict(s) for s in results],
-        }
+    return results
+
+
+async def forget_retained_status(endpoint: Endpoint, topics: list[str]) -> None:
+    """The devices' retained online/offline messages would outlive the benchmark's tenant in
+    the machine's Mosquitto (it persists them): an empty retained message deletes each."""
+    session = DeviceSession(f"bench-load-cleanup-{os.getpid()}", None, None)
+    await session.connect(endpoint.host, endpoint.port)
+    for topic in topics:
+        while True:
+            try:
+                session.publish(topic, b"", qos=1, retain=True)
+                break
+            except InflightFull:
+                await asyncio.sleep(0.01)
+    await session.wait_acked(60.0)
+    await session.disconnect()
+    say(f"    cleared {len(topics):,} retained status messages")
 
 
 def format_step(step: Step) -> str:
@@ -375,6 +415,12 @@ async def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--max-sessions", type=int, default=18_000)
     parser.add_argument("--quick", action="store_true", help="two small steps per broker")
+    parser.add_argument(
+        "--steps",
+        type=lambda text: tuple(int(n) for n in text.split(",")),
+        default=None,
+        help="device counts to climb, e.g. 20000,25000,30000",
+    )
     parser.add_argument("--work", default="/tmp", help="where the ingest's log goes")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
     args = parser.parse_args(argv)

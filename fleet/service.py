@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection, errors
+from psycopg import AsyncConnection, errors, sql
 from psycopg.types.json import Jsonb
 
 from fleet.credentials import SLUG, device_username, hash_secret, new_secret, parse_username
@@ -99,12 +99,9 @@ async def ensure_vehicle(
     capacity_kg: int | None = None,
 ) -> int:
     """The vehicle with this code, created if missing (an existing one is left as it is)."""
-    cursor = await conn.execute(
-        "SELECT id FROM vehicles WHERE tenant_id = %s AND code = %s", (tenant_id, code)
-    )
-    row = await cursor.fetchone()
-    if row is not None:
-        return int(row[0])
+    existing = await _id_by_code(conn, "vehicles", tenant_id, code)
+    if existing is not None:
+        return existing
     return await create_vehicle(conn, tenant_id, code, name, capacity_kg)
 
 
@@ -117,13 +114,23 @@ async def ensure_staff(
     phone: str | None = None,
 ) -> int:
     """The staff member with this code, created if missing."""
+    existing = await _id_by_code(conn, "staff", tenant_id, code)
+    if existing is not None:
+        return existing
+    return await create_staff(conn, tenant_id, code, full_name, role, phone)
+
+
+async def _id_by_code(
+    conn: AsyncConnection[Any], table: str, tenant_id: int, code: str
+) -> int | None:
     cursor = await conn.execute(
-        "SELECT id FROM staff WHERE tenant_id = %s AND code = %s", (tenant_id, code)
+        sql.SQL("SELECT id FROM {} WHERE tenant_id = %s AND code = %s").format(
+            sql.Identifier(table)
+        ),
+        (tenant_id, code),
     )
     row = await cursor.fetchone()
-    if row is not None:
-        return int(row[0])
-    return await create_staff(conn, tenant_id, code, full_name, role, phone)
+    return None if row is None else int(row[0])
 
 
 async def create_staff(
