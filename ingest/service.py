@@ -31,7 +31,7 @@ from ingest.directory import DeviceDirectory, DeviceRef
 from ingest.filters import FixFilter, JumpRules, Verdict
 from ingest.fix import DeviceFix, Fix
 from ingest.metrics import IngestMetrics
-from ingest.mqtt import MqttEndpoint, ReadPause, ack_function, session_client
+from ingest.mqtt import MqttEndpoint, ReadPause, ack_function, messages, session_client
 from ingest.ordering import ReorderBuffer
 from ingest.topics import SUBSCRIPTIONS, TopicKind, route
 from ingest.writer import BatchWriter
@@ -174,7 +174,7 @@ class IngestService:
         pause = ReadPause(client)
         bound = self._ingest.max_pending_messages
         try:
-            async for message in client.messages:
+            async for message in messages(client):
                 await self.handle(str(message.topic), message.payload, message.mid, message.qos)
                 if len(self._acks) >= bound:
                     self._below_bound.clear()
