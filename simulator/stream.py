@@ -23,6 +23,8 @@ from simulator.geo import LocalProjection
 from simulator.track import Track
 
 JUMP_M = (300.0, 1000.0)
+# What can happen between two fixes; at the same instant, the lower number goes first.
+_EVENT, _BAD_LOGIN, _BACK_ONLINE, _GONE_OFFLINE = range(4)
 SKEW_WINDOW_S = (600.0, 1800.0)
 
 
@@ -168,28 +170,28 @@ def emissions(
                 continue
             due: list[tuple[float, int]] = []
             if events and events[0].at_s <= t:
-                due.append((events[0].at_s, 0))
+                due.append((events[0].at_s, _EVENT))
             if bad_logins and bad_logins[0] <= t:
-                due.append((bad_logins[0], 1))
+                due.append((bad_logins[0], _BAD_LOGIN))
             if window < len(offline):
                 begins, ends = offline[window]
                 if dropped and ends <= t:
-                    due.append((ends, 2))
+                    due.append((ends, _BACK_ONLINE))
                 elif not dropped and begins <= t:
-                    due.append((begins, 3))
+                    due.append((begins, _GONE_OFFLINE))
             if not due:
                 break
             at, what = min(due)
-            if what == 0:
+            if what == _EVENT:
                 event = events.pop(0)
                 if not dropped:  # a device out of coverage loses its events too
                     payload = _event_payload(event, start, script.track, projection)
                     yield Emission(at, Action.PUBLISH, script.event_topic, payload)
-            elif what == 1:
+            elif what == _BAD_LOGIN:
                 bad_logins.pop(0)
                 truth.record(TruthEntry(FaultKind.WRONG_CREDENTIALS, script.slug, at, at))
                 yield Emission(at, Action.BAD_LOGIN)
-            elif what == 2:
+            elif what == _BACK_ONLINE:
                 yield from _reconnect(script, at, buffered)
                 buffered, dropped = [], False
                 window += 1
