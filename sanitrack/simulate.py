@@ -185,7 +185,7 @@ def summary(stats: RunStats, truth: TruthLog) -> str:
     faults = ", ".join(f"{kind}: {n}" for kind, n in truth.counts.items() if n)
     rate = stats.published / stats.wall_s if stats.wall_s else 0.0
     return (
-        f"sanitrack simulate: sent {stats.published:,} messages in {stats.wall_s:.1f} s"
+        f"simulator: sent {stats.published:,} messages in {stats.wall_s:.1f} s"
         f" ({rate:,.0f}/s), acknowledged {stats.acked:,}; reconnects {stats.reconnects},"
         f" wrong logins refused {stats.bad_logins_refused}"
         f" (accepted {stats.bad_logins_accepted}); back-pressure waits"

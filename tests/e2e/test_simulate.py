@@ -59,7 +59,7 @@ async def test_simulate_plays_a_scenario_and_writes_truth_and_map(
     output_bytes, _ = await asyncio.wait_for(process.communicate(), timeout=120)
     output = output_bytes.decode()
     assert process.returncode == 0, output
-    summary = next(line for line in output.splitlines() if "sanitrack simulate: sent" in line)
+    summary = next(line for line in output.splitlines() if "simulator: sent" in line)
     sent = int(summary.split("sent ")[1].split(" ")[0].replace(",", ""))
     acked = int(summary.split("acknowledged ")[1].split(";")[0].replace(",", ""))
     assert sent == acked > 4 * 300 / 5  # four devices, a fix every 5 s, plus status and events
