@@ -1,1 +1,9 @@
-"""tracker: built by its own issue; empty until then."""
+"""Live per-vehicle state, enrichment steps and route progress.
+
+So far the linear referencing that route progress rests on (issue: Rules engine builds the
+rest on it).
+"""
+
+from tracker.path import Located, PathIndex
+
+__all__ = ["Located", "PathIndex"]
