@@ -50,34 +50,47 @@ def session_client(
     Manual acks are switched on before CONNECT: messages the broker kept for
     us arrive straight after CONNACK and must not be acknowledged unread.
     """
+    client = subscriber_client(endpoint, client_id, receive_maximum, session_expiry_s)
+    client._client.manual_ack_set(True)
+    return client
+
+
+def subscriber_client(
+    endpoint: MqttEndpoint,
+    client_id: str,
+    receive_maximum: int,
+    session_expiry_s: int | None = None,
+) -> aiomqtt.Client:
+    """A subscriber bounded by Receive Maximum (MQTT 5), not yet connected; its session is
+    kept ``session_expiry_s`` after a disconnect, or is a clean one when that is None."""
+    persistent = session_expiry_s is not None
+    tls_params = aiomqtt.TLSParameters() if endpoint.tls else None
     if endpoint.protocol == 5:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.ReceiveMaximum = receive_maximum
-        properties.SessionExpiryInterval = session_expiry_s
-        client = aiomqtt.Client(
+        if persistent:
+            properties.SessionExpiryInterval = session_expiry_s
+        return aiomqtt.Client(
             endpoint.host,
             endpoint.port,
             username=endpoint.username,
             password=endpoint.password,
             identifier=client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=False,
+            clean_start=not persistent,
             properties=properties,
-            tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
+            tls_params=tls_params,
         )
-    else:
-        client = aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            username=endpoint.username,
-            password=endpoint.password,
-            identifier=client_id,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            clean_session=False,
-            tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
-        )
-    client._client.manual_ack_set(True)
-    return client
+    return aiomqtt.Client(
+        endpoint.host,
+        endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        clean_session=not persistent,
+        tls_params=tls_params,
+    )
 
 
 async def messages(client: aiomqtt.Client) -> AsyncIterator[aiomqtt.Message]:

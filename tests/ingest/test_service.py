@@ -229,6 +229,13 @@ async def test_out_of_order_fixes_reach_consumers_in_fix_time_order(
     assert seen == sorted(order)
 
 
+async def reading_paused(service: IngestService, timeout_s: float = 15) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while service.metrics.reading_paused._value.get() == 0:
+        assert asyncio.get_running_loop().time() < deadline, "reading never paused"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_slow_database_pauses_reading_and_loses_nothing(
     pool: Pool, broker: BrokerUnderTest
 ) -> None:
@@ -244,10 +251,7 @@ async def test_a_slow_database_pauses_reading_and_loses_nothing(
                     for device in devices
                 )
             )
-            deadline = asyncio.get_running_loop().time() + 15
-            while service.metrics.reading_paused._value.get() == 0:
-                assert asyncio.get_running_loop().time() < deadline, "reading never paused"
-                await asyncio.sleep(0.05)
+            await reading_paused(service)
             assert service.status().pending_messages <= 50 + 1
             assert service.metrics.rows_written._value.get() == 0  # (positions is locked)
         await publishing
@@ -271,10 +275,7 @@ async def test_a_paused_ingest_stops_cleanly(pool: Pool, broker: BrokerUnderTest
                     for device in devices
                 )
             )
-            deadline = asyncio.get_running_loop().time() + 15
-            while service.metrics.reading_paused._value.get() == 0:
-                assert asyncio.get_running_loop().time() < deadline, "reading never paused"
-                await asyncio.sleep(0.05)
+            await reading_paused(service)
             task.cancel()
             await asyncio.sleep(1)
         # The lock is gone: the service stores what it can and stops, within its bounds.
