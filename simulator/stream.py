@@ -200,6 +200,7 @@ def emissions(
                 truth.record(TruthEntry(kind, script.slug, begins, ends, details={"fixes": fixes}))
                 yield Emission(begins, Action.DROP)
                 dropped = True
+        # Drawn even when it is lost, so a dropout does not shift the rest of the stream.
         fix = _fix(script, t, seq, start, rng, rates, projection, skew, truth)
         seq += 1
         if dropped:
