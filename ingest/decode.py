@@ -4,6 +4,7 @@ Never raises on input: every message yields valid fixes and rejections, and
 a batch with one bad fix keeps the good ones. Validation is written by hand
 rather than with a pydantic model because it runs for every fix on the hot
 path; each rejection names the field, the value and the allowed range.
+Device events (ingest.events) are read with the same field readers.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Reason(enum.StrEnum):
     INACTIVE_DEVICE = "inactive_device"
     DUPLICATE_CONFLICT = "duplicate_conflict"
     JUMP = "jump"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Limits:
     max_future_s: int = 300
     max_age_s: int = 90 * 86_400
     max_speed_kmh: float = 300.0
+    max_event_bytes: int = 8 * 1024  # one event object; a 500-character note fits easily
 
 
 @dataclass(slots=True)

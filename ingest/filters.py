@@ -9,6 +9,10 @@
   the next ``jump_confirm_fixes`` fixes agree with is accepted (the device
   really is there, e.g. after a cold start), so one bad reference cannot
   lock a device out.
+* event duplicate: same device, time and kind as a recent event. An
+  identical copy (a resent message) is dropped and counted; one with other
+  values is rejected as ``duplicate_conflict``. Copies older than the memory
+  still reach the table once (its unique key) but are passed on again.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from ingest.fix import Fix
+from ingest.fix import DeviceEvent, EventKind, Fix
 
 _EARTH_RADIUS_M = 6_371_008.8
 _RECENT_FIXES = 32
+_RECENT_EVENTS = 32
 _MAX_DEVICES = 200_000
 
 
@@ -118,3 +123,32 @@ class FixFilter:
             not self._too_fast((a.time, a.lat, a.lon), (b.time, b.lat, b.lon))
             for a, b in itertools.pairwise(run)
         )
+
+
+_EventKey = tuple[dt.datetime, EventKind]
+_EventValues = tuple[float | None, float | None, bool | None, int | None, int | None, str | None]
+
+
+class EventFilter:
+    """Per-device memory of recent events; bounded in devices and events."""
+
+    def __init__(self) -> None:
+        self._devices: OrderedDict[int, dict[_EventKey, _EventValues]] = OrderedDict()
+
+    def check(self, event: DeviceEvent) -> Verdict:
+        recent = self._devices.get(event.device_id)
+        if recent is None:
+            recent = self._devices[event.device_id] = {}
+            if len(self._devices) > _MAX_DEVICES:
+                self._devices.popitem(last=False)
+        else:
+            self._devices.move_to_end(event.device_id)
+        key = (event.time, event.kind)
+        values = (event.lat, event.lon, event.value, event.route_run_id, event.stop_seq, event.note)
+        seen = recent.get(key)
+        if seen is not None:
+            return Verdict.DUPLICATE if seen == values else Verdict.DUPLICATE_CONFLICT
+        recent[key] = values
+        if len(recent) > _RECENT_EVENTS:
+            del recent[next(iter(recent))]  # the first remembered
+        return Verdict.ACCEPT

@@ -22,17 +22,27 @@ class IngestMetrics:
             "Fixes that passed validation and filters",
             registry=r,
         )
+        self.events_accepted = Counter(
+            "sanitrack_ingest_events_accepted",
+            "Device events that passed validation and the duplicate filter",
+            registry=r,
+        )
         self.rejected = Counter(
             "sanitrack_ingest_rejected",
-            "Messages or fixes rejected, by reason",
+            "Messages, fixes or events rejected, by reason",
             ["reason"],
             registry=r,
         )
         self.duplicates = Counter(
-            "sanitrack_ingest_duplicates", "Identical fixes dropped (first copy kept)", registry=r
+            "sanitrack_ingest_duplicates",
+            "Identical fixes and events dropped (first copy kept)",
+            registry=r,
         )
         self.rows_written = Counter(
             "sanitrack_ingest_rows_written", "Rows inserted into positions", registry=r
+        )
+        self.events_written = Counter(
+            "sanitrack_ingest_events_written", "Rows inserted into device_events", registry=r
         )
         self.dead_letters_written = Counter(
             "sanitrack_ingest_dead_letters_written", "Rows inserted into dead_letters", registry=r
@@ -61,7 +71,9 @@ class IngestMetrics:
             "sanitrack_ingest_buffered_rows", "Rows waiting for the batch writer", registry=r
         )
         self.reorder_held = Gauge(
-            "sanitrack_ingest_reorder_held", "Fixes held in the reorder window", registry=r
+            "sanitrack_ingest_reorder_held",
+            "Fixes and events held in the reorder window",
+            registry=r,
         )
         self.broker_connected = Gauge(
             "sanitrack_ingest_broker_connected", "1 while connected to the MQTT broker", registry=r

@@ -1,10 +1,15 @@
 """The ingest service: MQTT -> decode -> validate -> filter -> batch writer, and in
 parallel per-device ordering -> the in-order consumers (tracker, rules).
 
+Positions (``pos``, OwnTracks) and device events (``evt``) take the same path;
+consumers get a device's fixes and events interleaved in time order, and the
+fixes the jump filter rejected too (``jump=True``, for the gps_jump alert).
+
 Delivery guarantee: a message is acknowledged to the broker only after every
-fix it carried is committed to ``positions`` or ``dead_letters``. The session
-is persistent, so a crash or restart loses nothing the broker holds: it sends
-unacknowledged messages again and duplicates are stored once.
+fix or event it carried is committed to ``positions``, ``device_events`` or
+``dead_letters``. The session is persistent, so a crash or restart loses
+nothing the broker holds: it sends unacknowledged messages again and
+duplicates are stored once.
 
 Back-pressure: at most ``max_pending_messages`` messages are unacknowledged.
 With MQTT v5 the broker is told so (Receive Maximum); with any broker,
@@ -26,25 +31,29 @@ import orjson
 import psycopg
 
 from ingest.acks import AckTracker, Delivery
-from ingest.decode import Limits, Reason, decode
+from ingest.decode import Limits, Reason, Rejection, decode
 from ingest.directory import DeviceDirectory, DeviceRef
-from ingest.filters import FixFilter, JumpRules, Verdict
-from ingest.fix import DeviceFix, Fix
+from ingest.events import decode_event
+from ingest.filters import EventFilter, FixFilter, JumpRules, Verdict
+from ingest.fix import DeviceFix, DeviceItem, Fix
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import MqttEndpoint, ReadPause, ack_function, messages, session_client
 from ingest.ordering import ReorderBuffer
 from ingest.topics import SUBSCRIPTIONS, TopicKind, route
-from ingest.writer import BatchWriter
+from ingest.writer import BatchWriter, event_row, position_row
 from sanitrack.clock import Clock, SystemClock
 from sanitrack.settings import Settings
 from storage import DeadLetter, Pool, maintain
 
 log = logging.getLogger(__name__)
 
-FixConsumer = Callable[[DeviceFix], None]
+# Called with each fix and event of a device in time order; must not block.
+ItemConsumer = Callable[[DeviceItem], None]
+FixConsumer = ItemConsumer  # the name before events joined the stream
 _RECONNECT_MIN_S = 0.5
 _RECONNECT_MAX_S = 30.0
 _RELEASE_TICK_S = 0.05
+_ACCEPTED = frozenset((TopicKind.POSITIONS, TopicKind.OWNTRACKS, TopicKind.EVENT))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +73,7 @@ class IngestService:
         *,
         clock: Clock | None = None,
         metrics: IngestMetrics | None = None,
-        consumers: Sequence[FixConsumer] = (),
+        consumers: Sequence[ItemConsumer] = (),
     ) -> None:
         self._settings = settings
         self._ingest = settings.ingest
@@ -87,6 +96,7 @@ class IngestService:
                 confirm_fixes=self._ingest.jump_confirm_fixes,
             )
         )
+        self._event_filter = EventFilter()
         self._reorder = ReorderBuffer(self._ingest.reorder_window_ms / 1000)
         self._directory = DeviceDirectory(pool, self._clock)
         self._acks = AckTracker(lambda mid, qos: None)
@@ -205,9 +215,14 @@ class IngestService:
         else:  # aiomqtt types payloads loosely; paho delivers bytes
             raw = str(payload).encode()
         target = route(topic)
-        if target is None or target.kind not in (TopicKind.POSITIONS, TopicKind.OWNTRACKS):
+        if target is None or target.kind not in _ACCEPTED:
             self._reject(
-                delivery, topic, raw, Reason.UNKNOWN_TOPIC, "not a position topic", received_at
+                delivery,
+                topic,
+                raw,
+                Reason.UNKNOWN_TOPIC,
+                "not a position or event topic",
+                received_at,
             )
         else:
             device = self._directory.cached(target.tenant, target.device)
@@ -232,6 +247,8 @@ class IngestService:
                     received_at,
                     device,
                 )
+            elif target.kind is TopicKind.EVENT:
+                self._accept_event(delivery, topic, raw, device, received_at)
             else:
                 self._accept(delivery, topic, raw, target.kind, device, received_at)
         self._acks.seal(delivery)
@@ -274,12 +291,11 @@ class IngestService:
             verdict = self._filter.check(device.device_id, fix)
             if verdict is Verdict.ACCEPT:
                 accepted += 1
-                self._writer.add_position(_row(device, fix, received_at), delivery)
+                self._writer.add_position(
+                    position_row(device.device_id, device.tenant_id, fix, received_at), delivery
+                )
                 if self._consumers:  # ordering costs ~15 % of CPU; only for a consumer
-                    self._reorder.push(
-                        DeviceFix(device.device_id, device.tenant_id, fix, received_at),
-                        self._clock.monotonic(),
-                    )
+                    self._push(DeviceFix(device.device_id, device.tenant_id, fix, received_at))
             elif verdict is Verdict.DUPLICATE:
                 self.metrics.duplicates.inc()
             else:
@@ -293,8 +309,53 @@ class IngestService:
                     received_at,
                     device,
                 )
+                if verdict is Verdict.JUMP and self._consumers:
+                    self._push(
+                        DeviceFix(device.device_id, device.tenant_id, fix, received_at, jump=True)
+                    )
         if accepted:
             self.metrics.fixes_accepted.inc(accepted)
+
+    def _accept_event(
+        self,
+        delivery: Delivery,
+        topic: str,
+        raw: bytes,
+        device: DeviceRef,
+        received_at: dt.datetime,
+    ) -> None:
+        decoded = decode_event(
+            raw,
+            self._limits,
+            received_at,
+            device_id=device.device_id,
+            tenant_id=device.tenant_id,
+        )
+        if isinstance(decoded, Rejection):
+            self._reject(delivery, topic, raw, decoded.reason, decoded.detail, received_at, device)
+            return
+        verdict = self._event_filter.check(decoded)
+        if verdict is Verdict.DUPLICATE:
+            self.metrics.duplicates.inc()
+        elif verdict is Verdict.DUPLICATE_CONFLICT:
+            self._reject(
+                delivery,
+                topic,
+                raw,
+                Reason.DUPLICATE_CONFLICT,
+                f"another {decoded.kind} event of this device at {decoded.time.isoformat()}"
+                " has other values",
+                received_at,
+                device,
+            )
+        else:
+            self.metrics.events_accepted.inc()
+            self._writer.add_event(event_row(decoded), delivery)
+            if self._consumers:
+                self._push(decoded)
+
+    def _push(self, item: DeviceItem) -> None:
+        self._reorder.push(item, self._clock.monotonic())
 
     def _reject(
         self,
@@ -327,12 +388,12 @@ class IngestService:
                 self._deliver(item)
             self.metrics.reorder_held.set(len(self._reorder))
 
-    def _deliver(self, item: DeviceFix) -> None:
+    def _deliver(self, item: DeviceItem) -> None:
         for consumer in self._consumers:
             try:
                 consumer(item)
             except Exception:  # one failing consumer must not stop ingest
-                log.exception("fix consumer %r failed", consumer)
+                log.exception("consumer %r failed", consumer)
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -346,27 +407,6 @@ class IngestService:
     async def flush(self) -> None:
         """Write everything buffered now (tests and clean shutdown)."""
         await self._writer.flush_all()
-
-
-def _row(device: DeviceRef, fix: Fix, received_at: dt.datetime) -> tuple[object, ...]:
-    return (
-        device.device_id,
-        fix.time,
-        device.tenant_id,
-        received_at,
-        fix.lat,
-        fix.lon,
-        fix.speed_kmh,
-        fix.heading_deg,
-        fix.accuracy_m,
-        fix.alt_m,
-        fix.sats,
-        fix.seq,
-        fix.ignition,
-        fix.battery_pct,
-        fix.odometer_m,
-        str(fix.source),
-    )
 
 
 def _fix_json(fix: Fix) -> bytes:

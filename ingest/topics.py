@@ -12,8 +12,8 @@ _SLUG = r"[a-z0-9-]{1,64}"
 _DEVICE_TOPIC = re.compile(rf"^sanitrack/({_SLUG})/dev/({_SLUG})/(pos|evt|status)$")
 _OWNTRACKS_TOPIC = re.compile(r"^owntracks/([^/]+)/([^/]+)$")
 
-# What the ingest service subscribes to (QoS 1).
-SUBSCRIPTIONS = ("sanitrack/+/dev/+/pos", "owntracks/+/+")
+# What the ingest service subscribes to (QoS 1); status is not read yet.
+SUBSCRIPTIONS = ("sanitrack/+/dev/+/pos", "sanitrack/+/dev/+/evt", "owntracks/+/+")
 
 
 class TopicKind(enum.StrEnum):

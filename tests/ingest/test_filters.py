@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ingest import Fix
-from ingest.filters import FixFilter, JumpRules, Verdict, distance_m
+from ingest import DeviceEvent, EventKind, Fix
+from ingest.filters import EventFilter, FixFilter, JumpRules, Verdict, distance_m
 
 T0 = dt.datetime(2026, 12, 4, 8, 0, tzinfo=dt.UTC)
 
@@ -53,3 +53,25 @@ def test_small_moves_are_never_jumps_even_in_zero_time() -> None:
     f = FixFilter(JumpRules(min_distance_m=100))
     assert f.check(1, at(0)) is Verdict.ACCEPT
     assert f.check(1, at(0.001, 50)) is Verdict.ACCEPT
+
+
+def test_a_resent_event_is_a_duplicate_and_one_with_other_values_a_conflict() -> None:
+    f = EventFilter()
+    on = DeviceEvent(1, 1, EventKind.IGNITION, T0, T0, value=True)
+    assert f.check(on) is Verdict.ACCEPT
+    assert f.check(DeviceEvent(1, 1, EventKind.IGNITION, T0, at(9).time, value=True)) is (
+        Verdict.DUPLICATE  # received again later: still the same event
+    )
+    assert f.check(DeviceEvent(1, 1, EventKind.IGNITION, T0, T0, value=False)) is (
+        Verdict.DUPLICATE_CONFLICT
+    )
+    assert f.check(DeviceEvent(1, 1, EventKind.BIN_LIFT, T0, T0)) is Verdict.ACCEPT  # other kind
+    assert f.check(DeviceEvent(2, 1, EventKind.IGNITION, T0, T0, value=True)) is Verdict.ACCEPT
+
+
+def test_event_memory_is_bounded_per_device() -> None:
+    f = EventFilter()
+    lifts = [DeviceEvent(1, 1, EventKind.BIN_LIFT, at(n).time, T0) for n in range(40)]
+    assert all(f.check(lift) is Verdict.ACCEPT for lift in lifts)
+    assert f.check(lifts[-1]) is Verdict.DUPLICATE
+    assert f.check(lifts[0]) is Verdict.ACCEPT  # forgotten: the table's unique key stores it once

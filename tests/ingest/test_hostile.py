@@ -10,8 +10,9 @@ import orjson
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from ingest import IngestService, Limits, MqttEndpoint, TopicKind, decode
+from ingest import EventKind, IngestService, Limits, MqttEndpoint, TopicKind, decode
 from storage import Pool, count_dead_letters, count_positions
+from storage.device_events import count_device_events
 from tests.support import ingest_settings, make_devices
 
 NOW = dt.datetime.now(dt.UTC)
@@ -48,6 +49,31 @@ fixes = st.fixed_dictionaries(
         "lon": st.one_of(scalars, st.floats(-181, 181)),
     },
     optional={"speed_kmh": scalars, "seq": scalars, "ignition": scalars},
+)
+
+
+def mostly(good: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A plausible value four times in five, any scalar otherwise."""
+    return st.integers(0, 4).flatmap(lambda n: scalars if n == 0 else good)
+
+
+now_ms = int(NOW.timestamp() * 1000)
+events = st.fixed_dictionaries(
+    {
+        "ts": mostly(
+            st.integers(0, 60_000).map(lambda ms: (NOW - dt.timedelta(milliseconds=ms)).isoformat())
+            | st.integers(now_ms - 60_000, now_ms)
+        ),
+        "type": mostly(st.sampled_from(EventKind)),
+    },
+    optional={
+        "lat": mostly(st.floats(-91, 91)),
+        "lon": mostly(st.floats(-181, 181)),
+        "value": mostly(st.booleans()),
+        "route_run_id": mostly(st.integers(-1, 2**64)),
+        "stop_seq": mostly(st.integers(-1, 2**32)),
+        "note": mostly(st.text(max_size=600)),
+    },
 )
 
 
@@ -91,3 +117,30 @@ async def test_hostile_messages_are_all_accounted_for(pool: Pool) -> None:
     duplicates = int(service.metrics.duplicates._value.get())
     assert rows + (letters - 2) + duplicates == items
     assert service.status().pending_messages == 0  # every message was completed
+
+
+async def test_hostile_events_are_all_accounted_for(pool: Pool) -> None:
+    """Whatever the decoder lets through, the device_events table accepts."""
+    [device] = await make_devices(pool, 1)
+    payloads = [
+        as_bytes(p)
+        for p in collect(
+            st.sampled_from(  # half of them event objects
+                [st.binary(max_size=300), st.lists(events, max_size=2), scalars, *[events] * 3]
+            ).flatmap(lambda shape: shape),
+            300,
+        )
+    ]
+    service = IngestService(ingest_settings(), pool, MqttEndpoint("127.0.0.1", 1))
+    topic = f"sanitrack/{device.tenant}/dev/{device.slug}/evt"
+    for mid, payload in enumerate(payloads, start=1):
+        await service.handle(topic, payload, mid, 0)
+    await service.flush()
+    async with pool.connection() as conn:
+        stored = await count_device_events(conn)
+        letters = await count_dead_letters(conn)
+        assert await count_dead_letters(conn, "storage_refused") == 0
+    duplicates = int(service.metrics.duplicates._value.get())
+    assert stored + letters + duplicates == len(payloads)
+    assert stored > 0, (stored, letters, duplicates)
+    assert service.status().pending_messages == 0

@@ -10,8 +10,10 @@ import aiomqtt
 import orjson
 import pytest
 
-from ingest import IngestService
+import fleet
+from ingest import DeviceFix, DeviceItem, IngestService, MqttEndpoint
 from storage import Pool, count_positions
+from storage.device_events import count_device_events
 from tests.support import (
     BrokerUnderTest,
     DeviceUnderTest,
@@ -36,6 +38,19 @@ def fix(n: int, **extra: object) -> dict[str, object]:
         "seq": n,
         **extra,
     }
+
+
+def event(seconds: float, kind: str, **extra: object) -> dict[str, object]:
+    """A device event ``seconds`` after fix 0 (fixes come every 5 s)."""
+    return {
+        "ts": (BASE + dt.timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
+        "type": kind,
+        **extra,
+    }
+
+
+def event_topic(device: DeviceUnderTest) -> str:
+    return f"sanitrack/{device.tenant}/dev/{device.slug}/evt"
 
 
 async def publish(
@@ -64,6 +79,11 @@ async def publish(
 async def rows(pool: Pool) -> int:
     async with pool.connection() as conn:
         return await count_positions(conn)
+
+
+async def events(pool: Pool) -> int:
+    async with pool.connection() as conn:
+        return await count_device_events(conn)
 
 
 async def letters(pool: Pool, tenant: str, reason: str | None = None) -> int:
@@ -222,7 +242,9 @@ async def test_out_of_order_fixes_reach_consumers_in_fix_time_order(
     seen: list[int] = []
     settings = ingest_settings(reorder_window_ms=1500)  # wide: CI machines stall
     async with running_ingest(pool, broker, settings) as service:
-        service._consumers.append(lambda item: seen.append(item.fix.seq or 0))
+        service._consumers.append(
+            lambda item: seen.append((item.fix.seq or 0) if isinstance(item, DeviceFix) else -1)
+        )
         order = [3, 1, 4, 0, 2, 6, 5]
         await publish(broker, device, [orjson.dumps(fix(n)) for n in order])
         assert await wait_for(lambda: asyncio.sleep(0, len(seen)), len(order), 10) == len(order)
@@ -300,3 +322,143 @@ async def test_lost_database_connections_are_retried_without_loss(
         await publish(broker, device, [orjson.dumps(fix(n)) for n in range(50, 100)])
         assert await wait_for(lambda: rows(pool), 100) == 100
         assert service.status().last_write_ok
+
+
+def label(item: DeviceItem) -> str:
+    if isinstance(item, DeviceFix):
+        return f"fix {item.fix.seq}" + (" (jump)" if item.jump else "")
+    return str(item.kind)
+
+
+async def test_events_are_stored_once_and_reach_consumers_between_their_fixes(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    [device] = await make_devices(pool, 1)
+    seen: list[DeviceItem] = []
+    sent = [
+        event(7.5, "bin_lift", lat=20.97015, lon=105.775),
+        event(2, "ignition", value=True),
+        event(12, "stop_confirm", route_run_id=812, stop_seq=4),
+        event(16, "incident", note="Thùng rác bị hỏng nắp"),
+    ]
+    settings = ingest_settings(reorder_window_ms=1500)  # wide: CI machines stall
+    async with running_ingest(pool, broker, settings) as service:
+        service._consumers.append(seen.append)
+        # The events arrive before the fixes they happened between.
+        await publish(broker, device, [orjson.dumps(e) for e in sent], topic=event_topic(device))
+        await publish(broker, device, [orjson.dumps(fix(n)) for n in range(4)])
+        assert await wait_for(lambda: asyncio.sleep(0, len(seen)), 8, 10) == 8
+        # A device that missed its PUBACK sends again: stored once, passed on once.
+        await publish(broker, device, [orjson.dumps(sent[0])], topic=event_topic(device))
+        await wait_for(lambda: asyncio.sleep(0, int(service.metrics.duplicates._value.get())), 1)
+        assert await wait_for(lambda: events(pool), 4) == 4
+    assert [label(item) for item in seen] == [
+        "fix 0",
+        "ignition",
+        "fix 1",
+        "bin_lift",
+        "fix 2",
+        "stop_confirm",
+        "fix 3",
+        "incident",
+    ]
+    assert not any(item.late for item in seen)
+    assert service.metrics.events_accepted._value.get() == 4
+    assert service.metrics.duplicates._value.get() == 1
+    assert await events(pool) == 4
+    assert await letters(pool, device.tenant) == 0
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT kind, device_id, extract(epoch FROM time - %s), lat, lon, value, details"
+            " FROM device_events ORDER BY time",
+            (BASE,),
+        )
+        assert await cursor.fetchall() == [
+            ("ignition", device.device_id, 2, None, None, True, {}),
+            ("bin_lift", device.device_id, 7.5, 20.97015, 105.775, None, {}),
+            (
+                "stop_confirm",
+                device.device_id,
+                12,
+                None,
+                None,
+                None,
+                {"route_run_id": 812, "stop_seq": 4},
+            ),
+            ("incident", device.device_id, 16, None, None, None, {"note": "Thùng rác bị hỏng nắp"}),
+        ]
+
+
+async def test_bad_events_are_dead_lettered_with_their_reason(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    [device] = await make_devices(pool, 1)
+    bad = [
+        event(1, "tipping"),
+        event(2, "ignition"),
+        event(3, "stop_confirm", route_run_id=812),
+        event(4, "bin_lift", lat=0, lon=0),
+        {"type": "panic"},
+        b"not json",
+    ]
+    async with running_ingest(pool, broker):
+        payloads = [p if isinstance(p, bytes) else orjson.dumps(p) for p in bad]
+        await publish(
+            broker, device, [*payloads, orjson.dumps(event(5, "panic"))], topic=event_topic(device)
+        )
+        assert await wait_for(lambda: letters(pool, device.tenant), len(bad)) == len(bad)
+        assert await wait_for(lambda: events(pool), 1) == 1
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT reason, detail, device_id FROM dead_letters ORDER BY id"
+        )
+        found = await cursor.fetchall()
+    named = [(reason, detail.split(":")[0]) for reason, detail, _ in found if reason != "not_json"]
+    assert [reason for reason, _, _ in found].count("not_json") == 1
+    assert sorted(named) == [
+        ("missing_field", "stop_seq is required for stop_confirm"),
+        ("missing_field", "ts is required"),
+        ("missing_field", "value is required for ignition (true"),
+        ("null_island", "lat=0, lon=0"),
+        ("unknown_event_type", "type='tipping'"),
+    ]
+    assert {device_id for _, _, device_id in found} == {device.device_id}
+
+
+async def test_events_of_unknown_and_inactive_devices_are_dead_lettered(pool: Pool) -> None:
+    [device, retired] = await make_devices(pool, 2)
+    async with pool.connection() as conn:
+        await fleet.set_active(conn, retired.device_id, False)
+        await conn.commit()
+    service = IngestService(ingest_settings(), pool, MqttEndpoint("127.0.0.1", 1))
+    lift = orjson.dumps(event(0, "bin_lift"))
+    await service.handle(f"sanitrack/{device.tenant}/dev/ghost/evt", lift, 1, 1)
+    await service.handle(event_topic(retired), lift, 2, 1)
+    await service.handle(f"sanitrack/{device.tenant}/dev/{device.slug}/status", b"online", 3, 1)
+    await service.flush()
+    assert await events(pool) == 0
+    assert await letters(pool, device.tenant, "unknown_device") == 1
+    assert await letters(pool, device.tenant, "inactive_device") == 1
+    assert await letters(pool, device.tenant, "unknown_topic") == 1
+    assert service.status().pending_messages == 0
+
+
+async def test_a_jump_reaches_consumers_flagged_and_stays_out_of_positions(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    [device] = await make_devices(pool, 1)
+    seen: list[DeviceItem] = []
+    settings = ingest_settings(reorder_window_ms=1500)
+    async with running_ingest(pool, broker, settings) as service:
+        service._consumers.append(seen.append)
+        await publish(broker, device, [orjson.dumps(fix(0)), orjson.dumps(fix(1))])
+        # 59 km north in 5 s, then back on the track.
+        await publish(broker, device, [orjson.dumps(fix(2, lat=21.5)), orjson.dumps(fix(3))])
+        assert await wait_for(lambda: asyncio.sleep(0, len(seen)), 4, 10) == 4
+        assert await wait_for(lambda: rows(pool), 3) == 3
+        assert await wait_for(lambda: letters(pool, device.tenant, "jump"), 1) == 1
+    assert [label(item) for item in seen] == ["fix 0", "fix 1", "fix 2 (jump)", "fix 3"]
+    async with pool.connection() as conn:
+        cursor = await conn.execute("SELECT seq FROM positions ORDER BY time")
+        assert await cursor.fetchall() == [(0,), (1,), (3,)]
+    assert service.metrics.fixes_accepted._value.get() == 3
