@@ -1,0 +1,550 @@
+"""The WebSocket live feed (ARCHITECTURE §6): alerts and stop visits as they happen.
+
+One subscription to the alert bus feeds every connection: the pump fans each item out to
+the connections that want it, encoded once, into a bounded outbox per connection, and
+never waits. Each connection's own sender drains its outbox into its socket, so a slow
+client fills only its own outbox; when that is full the client is closed with 4408.
+
+The conversation on ``GET /ws/live``::
+
+    client: {"op": "subscribe", "channels": ["alerts", "stops"],
+             "filter": {"vehicles": [...], "routes": [...]}}
+    server: {"type": "snapshot", "alerts": [...], "stop_visits": [...]}
+    server: {"type": "alert", "change": "opened", "alert": {...}}
+            {"type": "stop_visit", "visit": {...}}
+            {"type": "heartbeat", "at": "2026-12-04T08:15:30.250Z"}
+            {"type": "error", "field": "filter.vehicles[0]", "reason": "..."}
+
+A delta may repeat what the snapshot already shows (see ``_Connection.hold``): clients
+apply alerts by ``id`` and stop visits by ``(route_run_id, stop_seq, arrival_at)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import enum
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+
+from alerts.models import Alert, AlertEvent, StopVisit
+from api.auth import Authenticator, Principal, bearer_token
+from sanitrack.clock import Clock, SystemClock
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_SLOW = 4408
+CLOSE_INTERNAL_ERROR = 1011
+CLOSE_TRY_AGAIN_LATER = 1013
+MAX_FILTER_IDS = 10_000
+RESUBSCRIBE_PAUSE_S = 1.0
+
+FeedItem = AlertEvent | StopVisit
+Channel = Literal["alerts", "stops", "positions"]
+
+
+class BusSubscription(Protocol):
+    def __aiter__(self) -> AsyncIterator[FeedItem]: ...
+
+    async def __anext__(self) -> FeedItem: ...
+
+    def close(self) -> None:
+        """Unsubscribe."""
+        ...
+
+
+class AlertBus(Protocol):
+    """What the live feed needs of the alert bus (alerts.LocalBus)."""
+
+    def subscribe(self, max_queued: int) -> BusSubscription:
+        """Every item published from now on, until the bus ends the iteration (or raises)
+        because ``max_queued`` items were waiting."""
+        ...
+
+
+# ---------------------------------------------------------------- what clients send
+
+
+class LiveFilter(BaseModel):
+    """The vehicles and route runs a client follows; an empty set follows all of them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vehicles: frozenset[StrictInt] = Field(default=frozenset(), max_length=MAX_FILTER_IDS)
+    routes: frozenset[StrictInt] = Field(default=frozenset(), max_length=MAX_FILTER_IDS)
+    bbox: None = Field(default=None, exclude=True)
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _no_bbox_yet(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError("not supported yet: filter by vehicles or routes")
+        return None
+
+    def matches(self, vehicle_id: int | None, route_run_id: int | None) -> bool:
+        return (not self.vehicles or vehicle_id in self.vehicles) and (
+            not self.routes or route_run_id in self.routes
+        )
+
+
+class SubscribeRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    op: Literal["subscribe"]
+    # "positions" has no data yet; it is accepted so that clients can ask for it already.
+    channels: frozenset[Channel] = Field(min_length=1)
+    filter: LiveFilter = LiveFilter()
+
+    @field_validator("filter", mode="before")
+    @classmethod
+    def _null_is_no_filter(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestError:
+    field: str | None  # None: the message as a whole (not JSON, not an object)
+    reason: str
+
+
+def parse_request(payload: str | bytes) -> SubscribeRequest | RequestError:
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as error:
+        return RequestError(None, f"not valid JSON: {error}")
+    if not isinstance(data, dict):
+        return RequestError(None, "expected a JSON object with an 'op'")
+    try:
+        return SubscribeRequest.model_validate(data)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]  # one answer per message keeps a flood of errors bounded
+        reason = first["msg"]
+        if first["type"] not in ("missing", "extra_forbidden") and _is_scalar(first["input"]):
+            reason += f", got {orjson.dumps(first['input']).decode()[:80]}"
+        return RequestError(_field_name(first["loc"]), reason)
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str | None:
+    name = ""
+    for part in loc:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else part
+    return name or None
+
+
+def _is_scalar(value: object) -> bool:
+    return value is None or isinstance(value, str | int | float)
+
+
+# ---------------------------------------------------------------- what clients receive
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Snapshot:
+    alerts: Sequence[Alert]  # the open (and acknowledged, unresolved) alerts
+    stop_visits: Sequence[StopVisit]  # today's
+
+
+# Reads the current state for a principal and filter; the caller decides the query.
+SnapshotQuery = Callable[[Principal, LiveFilter], Awaitable[Snapshot]]
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    """An alert as JSON values: times ISO 8601 UTC with Z, enums as their values."""
+    return _dataclass_json(alert)
+
+
+def visit_json(visit: StopVisit) -> dict[str, Any]:
+    """A stop visit as JSON values: times ISO 8601 UTC with Z, enums as their values."""
+    return _dataclass_json(visit)
+
+
+def utc_text(at: dt.datetime) -> str:
+    """``2026-12-04T08:15:30.250Z``; a naive time is taken as UTC, as it is stored."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
+
+
+def _dataclass_json(value: Alert | StopVisit) -> dict[str, Any]:
+    return {f.name: _json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return utc_text(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    # default=str: evidence is free-form; an odd value in it must not stop the feed.
+    return orjson.dumps(message, default=str)
+
+
+# ---------------------------------------------------------------- connections
+
+
+class _Connection:
+    """One client: its principal, its subscription and its bounded outbox."""
+
+    def __init__(self, principal: Principal, max_queued: int) -> None:
+        self.principal = principal
+        self.subscription: SubscribeRequest | None = None
+        self.close_code: int | None = None  # set when the server ends the connection
+        self.close_reason = ""
+        self.ended = asyncio.Event()
+        self._max_queued = max_queued
+        self._outbox: deque[bytes] = deque()
+        self._held: list[bytes] | None = None
+        self._not_empty = asyncio.Event()
+
+    def wants(
+        self, channel: Channel, tenant_id: int, vehicle_id: int | None, route_run_id: int | None
+    ) -> bool:
+        subscription = self.subscription
+        return (
+            subscription is not None
+            and not self.ended.is_set()
+            and tenant_id == self.principal.tenant_id
+            and channel in subscription.channels
+            and subscription.filter.matches(vehicle_id, route_run_id)
+        )
+
+    def offer(self, message: bytes) -> bool:
+        """Queue ``message`` without waiting; False when the outbox is full: too slow."""
+        # Positions plug in here: a position will replace the queued position of its vehicle
+        # (coalesced to the latest) rather than take another place in the outbox.
+        if len(self._outbox) + len(self._held or ()) >= self._max_queued:
+            return False
+        if self._held is not None:
+            self._held.append(message)
+        else:
+            self._outbox.append(message)
+            self._not_empty.set()
+        return True
+
+    def hold(self, subscription: SubscribeRequest) -> None:
+        """Follow ``subscription`` from now on, holding its deltas back until its snapshot.
+
+        Deltas are followed *before* the snapshot is read, so every change is in the
+        snapshot, in the deltas after it, or in both; never in neither.
+        """
+        self.subscription = subscription
+        self._held = []
+
+    def release(self, snapshot: bytes) -> bool:
+        """Queue ``snapshot``, then the deltas held since ``hold``; False when too slow."""
+        held, self._held = self._held or [], None
+        if len(self._outbox) + 1 + len(held) > self._max_queued:
+            return False
+        self._outbox.append(snapshot)
+        self._outbox.extend(held)
+        self._not_empty.set()
+        return True
+
+    async def next_message(self) -> bytes:
+        while not self._outbox:
+            self._not_empty.clear()
+            await self._not_empty.wait()
+        return self._outbox.popleft()
+
+    def end(self, code: int | None = None, reason: str = "") -> None:
+        """Stop serving; ``code`` closes the socket with it (None: the client is gone)."""
+        if not self.ended.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.ended.set()
+
+
+# ---------------------------------------------------------------- the feed
+
+
+class LiveFeed:
+    """The live feed's state: connected clients, the bus pump and the heartbeat.
+
+    ``run()`` belongs in the caller's task group; ``serve`` is the WebSocket endpoint.
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        bus: AlertBus,
+        snapshot: SnapshotQuery,
+        *,
+        heartbeat_s: float = 15.0,
+        max_queued_per_client: int = 1000,
+        bus_max_queued: int = 10_000,
+        close_timeout_s: float = 10.0,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        for name, value in (
+            ("heartbeat_s", heartbeat_s),
+            ("max_queued_per_client", max_queued_per_client),
+            ("bus_max_queued", bus_max_queued),
+            ("close_timeout_s", close_timeout_s),
+        ):
+            if not value > 0:
+                raise ValueError(f"LiveFeed: {name} must be > 0, got {value!r}")
+        self._authenticator = authenticator
+        self._bus = bus
+        self._snapshot = snapshot
+        self._heartbeat_s = heartbeat_s
+        self._max_queued_per_client = max_queued_per_client
+        self._bus_max_queued = bus_max_queued
+        self._close_timeout_s = close_timeout_s
+        self._clock = clock or SystemClock()
+        self._connections: set[_Connection] = set()
+        self._dropped_too_slow = 0
+        self.registry = registry or CollectorRegistry()
+        self._clients_gauge = Gauge(
+            "sanitrack_live_clients", "Connected live feed clients", registry=self.registry
+        )
+        self._closed_by_server = Counter(
+            "sanitrack_live_clients_closed",
+            "Live feed clients the server closed, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    @property
+    def clients(self) -> int:
+        """Authenticated clients connected now."""
+        return len(self._connections)
+
+    @property
+    def dropped_too_slow(self) -> int:
+        """Clients closed with 4408 since start."""
+        return self._dropped_too_slow
+
+    async def run(self) -> None:
+        """Feed the connections from the bus, and send heartbeats, until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._pump(), name="live-pump")
+            tasks.create_task(self._heartbeat(), name="live-heartbeat")
+
+    # -------------------------------------------------------- the pump
+
+    async def _pump(self) -> None:
+        behind = False
+        while True:
+            with contextlib.closing(self._bus.subscribe(self._bus_max_queued)) as subscription:
+                if behind:
+                    # Items were lost, so no client's view is current. Subscribed again
+                    # first, so that reconnecting clients miss nothing after their fresh
+                    # snapshot, now send them all away.
+                    for connection in self._connections:
+                        self._close(
+                            connection, CLOSE_TRY_AGAIN_LATER, "feed restarted, reconnect", "resync"
+                        )
+                    # A bus that keeps ending subscriptions (shutting down) must not spin.
+                    await asyncio.sleep(RESUBSCRIBE_PAUSE_S)
+                await self._forward(subscription)
+                behind = True
+
+    async def _forward(self, subscription: BusSubscription) -> None:
+        """Fan out every item until the bus drops the subscription: the pump fell behind."""
+        while True:
+            try:
+                item = await anext(subscription)
+            except StopAsyncIteration:
+                log.error("the alert bus ended the live feed's subscription; clients resync")
+                return
+            except Exception:
+                # How the bus says it dropped us (alerts.Overflowed is not imported here,
+                # so any error of the bus's counts, logged in full).
+                log.exception("the alert bus dropped the live feed's subscription; clients resync")
+                return
+            self._fan_out(item)
+
+    def _fan_out(self, item: FeedItem) -> None:
+        channel: Channel
+        if isinstance(item, AlertEvent):
+            channel, alert = "alerts", item.alert
+            tenant_id, vehicle_id, route_run_id = (
+                alert.tenant_id,
+                alert.vehicle_id,
+                alert.route_run_id,
+            )
+        else:
+            channel = "stops"
+            tenant_id, vehicle_id, route_run_id = item.tenant_id, item.vehicle_id, item.route_run_id
+        encoded: bytes | None = None  # once for all connections, and only if one wants it
+        for connection in self._connections:
+            if connection.wants(channel, tenant_id, vehicle_id, route_run_id):
+                encoded = encoded or _encode(_delta(item))
+                self._deliver(connection, encoded)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            message = _encode({"type": "heartbeat", "at": utc_text(self._clock.now())})
+            for connection in self._connections:
+                if not connection.ended.is_set():
+                    self._deliver(connection, message)
+
+    def _deliver(self, connection: _Connection, message: bytes) -> None:
+        if not connection.offer(message):
+            self._drop_too_slow(connection)
+
+    def _drop_too_slow(self, connection: _Connection) -> None:
+        if self._close(connection, CLOSE_TOO_SLOW, "too slow", "too_slow"):
+            self._dropped_too_slow += 1
+            log.warning(
+                "live client too slow, closing it",
+                extra={
+                    "tenant_id": connection.principal.tenant_id,
+                    "principal": connection.principal.name,
+                    "max_queued_per_client": self._max_queued_per_client,
+                },
+            )
+
+    def _close(self, connection: _Connection, code: int, reason: str, metric: str) -> bool:
+        """End ``connection`` with ``code``; False when it had ended already."""
+        if connection.ended.is_set():
+            return False
+        self._closed_by_server.labels(metric).inc()
+        connection.end(code, reason)
+        return True
+
+    # -------------------------------------------------------- one connection
+
+    async def serve(self, websocket: WebSocket) -> None:
+        """The ``/ws/live`` endpoint: authenticate, then converse until either side ends."""
+        token = bearer_token(websocket)
+        principal = await self._authenticator.authenticate(token) if token else None
+        await websocket.accept()
+        if principal is None:
+            await websocket.close(CLOSE_UNAUTHORIZED, "unauthorized: a valid bearer token needed")
+            return
+        connection = _Connection(principal, self._max_queued_per_client)
+        self._connections.add(connection)
+        self._clients_gauge.set(self.clients)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                receiving = tasks.create_task(self._receive(websocket, connection), name="live-in")
+                sending = tasks.create_task(self._send(websocket, connection), name="live-out")
+                await connection.ended.wait()
+                # The sender may be waiting on a full socket; cancelling it there is safe,
+                # nothing of the message has been written yet.
+                receiving.cancel()
+                sending.cancel()
+        finally:
+            self._connections.discard(connection)
+            self._clients_gauge.set(self.clients)
+        if connection.close_code is not None:
+            # The close frame queues behind what the socket still holds; a client that never
+            # reads again never gets it, and then the server gives up waiting.
+            with contextlib.suppress(TimeoutError, WebSocketDisconnect):
+                await asyncio.wait_for(
+                    websocket.close(connection.close_code, connection.close_reason),
+                    self._close_timeout_s,
+                )
+
+    async def _receive(self, websocket: WebSocket, connection: _Connection) -> None:
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                payload = message.get("text")
+                if payload is None:
+                    payload = message.get("bytes") or b""
+                await self._answer(connection, parse_request(payload))
+        finally:
+            connection.end()
+
+    async def _answer(
+        self, connection: _Connection, request: SubscribeRequest | RequestError
+    ) -> None:
+        if isinstance(request, RequestError):
+            error = {"type": "error", "field": request.field, "reason": request.reason}
+            self._deliver(connection, _encode(error))
+            return
+        connection.hold(request)
+        try:
+            snapshot = await self._snapshot(connection.principal, request.filter)
+        except Exception:
+            log.exception(
+                "live snapshot failed", extra={"tenant_id": connection.principal.tenant_id}
+            )
+            self._close(connection, CLOSE_INTERNAL_ERROR, "snapshot unavailable", "snapshot_failed")
+            return
+        if not connection.release(self._snapshot_message(connection.principal, request, snapshot)):
+            self._drop_too_slow(connection)
+
+    @staticmethod
+    def _snapshot_message(
+        principal: Principal, request: SubscribeRequest, snapshot: Snapshot
+    ) -> bytes:
+        # The query is the caller's; the tenant and the filter are checked here again, so
+        # that a query that reads too much shows in the log, not on another tenant's map.
+        alerts = [
+            a
+            for a in snapshot.alerts
+            if a.tenant_id == principal.tenant_id
+            and request.filter.matches(a.vehicle_id, a.route_run_id)
+        ]
+        visits = [
+            v
+            for v in snapshot.stop_visits
+            if v.tenant_id == principal.tenant_id
+            and request.filter.matches(v.vehicle_id, v.route_run_id)
+        ]
+        extra = len(snapshot.alerts) + len(snapshot.stop_visits) - len(alerts) - len(visits)
+        if extra:
+            log.warning(
+                "live snapshot query returned items outside the tenant or filter; left out",
+                extra={"tenant_id": principal.tenant_id, "left_out": extra},
+            )
+        return _encode(
+            {
+                "type": "snapshot",
+                "alerts": [alert_json(a) for a in alerts] if "alerts" in request.channels else [],
+                "stop_visits": (
+                    [visit_json(v) for v in visits] if "stops" in request.channels else []
+                ),
+            }
+        )
+
+    @staticmethod
+    async def _send(websocket: WebSocket, connection: _Connection) -> None:
+        try:
+            while True:
+                message = await connection.next_message()
+                await websocket.send_text(message.decode())
+        except WebSocketDisconnect:
+            pass
+        finally:
+            connection.end()
+
+
+def _delta(item: FeedItem) -> dict[str, Any]:
+    if isinstance(item, AlertEvent):
+        return {"type": "alert", "change": item.change.value, "alert": alert_json(item.alert)}
+    return {"type": "stop_visit", "visit": visit_json(item)}
+
+
+def live_router(feed: LiveFeed) -> APIRouter:
+    """``GET /ws/live`` served by ``feed``; run ``feed.run()`` beside the server."""
+    router = APIRouter()
+    router.add_api_websocket_route("/ws/live", feed.serve, name="live")
+    return router
