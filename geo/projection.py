@@ -1,4 +1,4 @@
-"""Great-circle distance and the simulator's local metric projection.
+"""Great-circle distance and the local metric projection (x east, y north, metres).
 
 The simulator lays out its streets in metres (x east, y north) around one
 origin and converts to latitude/longitude only at its edges (GeoJSON, GPS

@@ -2,7 +2,7 @@
 
 from simulator.city import City, generate_city
 from simulator.faults import PRESETS, FaultKind, FaultRates, TruthEntry, TruthLog, fault_rates
-from simulator.register import Registered, register_scenario
+from simulator.register import Registered, register_scenario, route_run_of
 from simulator.runner import RunStats, play
 from simulator.scenario import (
     Scenario,
@@ -30,4 +30,5 @@ __all__ = [
     "merged_emissions",
     "play",
     "register_scenario",
+    "route_run_of",
 ]

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from simulator.alleys import draw_alleys
 from simulator.errors import NoPath
-from simulator.geo import LocalProjection
+from geo import LocalProjection
 from simulator.network import Leg, Site, SiteKind, Street, StreetClass, StreetPosition
 from simulator.one_way import choose_one_way
 from simulator.sites import SitePlan, draw_landfill_road, place_yards

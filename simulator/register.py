@@ -144,7 +144,7 @@ async def register_scenario(
                         else []
                     ),
                 ]
-                run = _route_run(
+                run = route_run_of(
                     scenario,
                     vehicle.plan,
                     vehicle_ids[vehicle.device],
@@ -191,7 +191,7 @@ async def _device_secret(
     return created.secret
 
 
-def _route_run(
+def route_run_of(
     scenario: Scenario,
     plan: RoutePlan,
     vehicle_id: int,
@@ -200,6 +200,7 @@ def _route_run(
     geofence_ids: dict[SiteKind, int],
     crew: list[planning.CrewMember],
 ) -> planning.NewRouteRun:
+    """The route run of ``plan`` as the planner would store it."""
     projection = scenario.city.projection
 
     def at(seconds: float) -> dt.datetime:

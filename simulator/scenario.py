@@ -61,6 +61,8 @@ class ScenarioConfig(BaseModel):
     phones: int = Field(default=60, ge=0, le=100_000)
     interval_s: float = Field(default=5.0, ge=1, le=30)  # trucks' fix interval
     phone_interval_s: float = Field(default=10.0, ge=1, le=30)
+    # GPS noise (68 % circle) for every fix; unset, each street has its own (5-30 m).
+    gps_noise_m: float | None = Field(default=None, ge=0, le=100)
     stops_per_run: int = Field(default=80, ge=1, le=1000)
     # Small compactors (xe ép rác mini) work the alleys and ferry to the transfer station.
     capacity_kg: float = Field(default=400.0, gt=0)
@@ -267,6 +269,7 @@ def _truck_script(config: ScenarioConfig, vehicle: SimVehicle) -> DeviceScript:
         events=events,
         route_truth=list(day.truth),
         ignition_s=(day.ignition_on_s, day.ignition_off_s),
+        noise_m=config.gps_noise_m,
     )
 
 
@@ -281,6 +284,7 @@ def _phone_script(config: ScenarioConfig, phone: SimPhone) -> DeviceScript:
         phase_s=round(rng.uniform(0.0, config.phone_interval_s), 3),
         owntracks=phone.owntracks,
         battery_pct=rng.uniform(60.0, 100.0),
+        noise_m=config.gps_noise_m,
     )
 
 

@@ -19,7 +19,7 @@ import orjson
 
 from simulator.actors import fix_noise
 from simulator.faults import FaultKind, FaultRates, TruthEntry, TruthLog
-from simulator.geo import LocalProjection
+from geo import LocalProjection
 from simulator.track import Track
 
 JUMP_M = (300.0, 1000.0)
@@ -66,6 +66,7 @@ class DeviceScript:
     route_truth: list[TruthEntry] = field(default_factory=list)
     ignition_s: tuple[float, float | None] | None = None  # on, off (trucks)
     battery_pct: float = 100.0
+    noise_m: float | None = None  # GPS noise everywhere, instead of the streets' own
 
     @property
     def username(self) -> str:
@@ -274,8 +275,9 @@ def _fix(
     truth: TruthLog,
 ) -> dict[str, Any]:
     sample = script.track.at(t)
-    dx, dy = fix_noise(rng, sample.noise_m)
-    accuracy_m = round(sample.noise_m * rng.uniform(0.8, 1.2), 1)
+    noise_m = sample.noise_m if script.noise_m is None else script.noise_m
+    dx, dy = fix_noise(rng, noise_m)
+    accuracy_m = round(noise_m * rng.uniform(0.8, 1.2), 1)
     if rng.random() < rates.gps_jump_share:
         distance_m, bearing = rng.uniform(*JUMP_M), rng.uniform(0.0, 2 * math.pi)
         dx, dy = distance_m * math.sin(bearing), distance_m * math.cos(bearing)
@@ -310,7 +312,7 @@ def _fix(
             and (script.ignition_s[1] is None or t < script.ignition_s[1])
         )
         fix["ignition"] = on
-        fix["sats"] = max(4, min(14, round(14 - sample.noise_m / 3 + rng.uniform(-1, 1))))
+        fix["sats"] = max(4, min(14, round(14 - noise_m / 3 + rng.uniform(-1, 1))))
         fix["odometer_m"] = round(sample.distance_m)
     else:
         fix["battery_pct"] = max(5, round(script.battery_pct - t / 3600.0 * 4.0))

@@ -31,7 +31,7 @@ from simulator.city import (
     StreetPosition,
     generate_city,
 )
-from simulator.geo import LocalProjection, haversine_m
+from geo import LocalProjection, haversine_m
 
 shapely = pytest.importorskip("shapely")
 
