@@ -1,6 +1,18 @@
 """Alerts and their lifecycle (ARCHITECTURE §7), stop visits (proof of service), and the bus
 that delivers alert changes to the live map and to field staff."""
 
+from alerts.bus import (
+    CHANNEL,
+    VISITS_CHANNEL,
+    AlertListener,
+    BusItem,
+    LocalBus,
+    Subscription,
+    notify,
+    notify_visits,
+    pump,
+)
+from alerts.errors import AlertsError, Conflict, InvalidValue, NotFound, Overflowed
 from alerts.models import (
     Alert,
     AlertEvent,
@@ -14,17 +26,68 @@ from alerts.models import (
     VisitEvidence,
     VisitStatus,
 )
+from alerts.service import (
+    acknowledge,
+    alerts_by_id,
+    apply_signals,
+    assign,
+    get_alert,
+    list_alerts,
+    open_alerts,
+    resolve,
+)
+from alerts.staff import (
+    STAFF_CHANGES,
+    STAFF_KINDS,
+    Recipients,
+    StaffAlertPublisher,
+    staff_payload,
+    staff_topic,
+)
+from alerts.visits import find_visits, list_visits, record_visits, visits_since
 
 __all__ = [
+    "CHANNEL",
+    "STAFF_CHANGES",
+    "STAFF_KINDS",
+    "VISITS_CHANNEL",
     "Alert",
     "AlertEvent",
     "AlertKind",
+    "AlertListener",
     "AlertSignal",
     "AlertState",
+    "AlertsError",
+    "BusItem",
     "Change",
+    "Conflict",
+    "InvalidValue",
+    "LocalBus",
+    "NotFound",
+    "Overflowed",
+    "Recipients",
     "Resolution",
     "Severity",
+    "StaffAlertPublisher",
     "StopVisit",
+    "Subscription",
     "VisitEvidence",
     "VisitStatus",
+    "acknowledge",
+    "alerts_by_id",
+    "apply_signals",
+    "assign",
+    "find_visits",
+    "get_alert",
+    "list_alerts",
+    "list_visits",
+    "notify",
+    "notify_visits",
+    "open_alerts",
+    "pump",
+    "record_visits",
+    "resolve",
+    "staff_payload",
+    "staff_topic",
+    "visits_since",
 ]

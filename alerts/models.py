@@ -104,6 +104,8 @@ class Alert:
     acknowledge_note: str | None
     assigned_to: int | None
     assigned_at: dt.datetime | None
+    assigned_by: int | None = None  # staff id of the person who assigned it
+    resolve_note: str | None = None  # why it resolved: the person's note or the rules' message
 
 
 @dataclass(frozen=True, slots=True)
