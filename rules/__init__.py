@@ -1,1 +1,24 @@
-"""rules: built by its own issue; empty until then."""
+"""Rules: pure state machines over enriched fixes, and the engine that runs them per device
+(wrong_route, missed_stop with stop visits, offline, speeding, idle, geofences, GPS jumps)."""
+
+from rules.engine import (
+    BinLift,
+    DeviceContext,
+    EngineStats,
+    FixInput,
+    RulesEngine,
+    StopConfirmation,
+)
+from rules.signals import Subject
+from rules.stops import Outcome
+
+__all__ = [
+    "BinLift",
+    "DeviceContext",
+    "EngineStats",
+    "FixInput",
+    "Outcome",
+    "RulesEngine",
+    "StopConfirmation",
+    "Subject",
+]

@@ -56,6 +56,64 @@ class IngestSettings(BaseModel):
     retry_max_ms: int = Field(5000, ge=1)
 
 
+class RulesSettings(BaseModel):
+    """Thresholds of the rules engine (issue: rules engine). Times are fix times."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Motion: moving above the first speed, stopped below the second (hysteresis).
+    moving_above_kmh: float = Field(4.0, gt=0, le=50)
+    stopped_below_kmh: float = Field(2.0, ge=0, le=50)
+    # Route progress moves at most this much beyond the distance the vehicle drove.
+    progress_slack_m: float = Field(40.0, ge=0, le=1000)
+    # After a gap in the fixes (a dropout, a long interval) the straight line between two
+    # fixes says little about the way driven: progress may also move at this speed for the
+    # part of the gap beyond progress_gap_free_s.
+    progress_max_speed_kmh: float = Field(40.0, gt=0, le=200)
+    progress_gap_free_s: float = Field(10.0, ge=0, le=3600)
+    progress_behind_m: float = Field(60.0, ge=0, le=1000)
+    # wrong_route: off the expected path by more than max(corridor, accuracy + margin) ...
+    accuracy_margin_m: float = Field(10.0, ge=0, le=200)
+    # ... for at least this long and this many fixes; resolved when back inside this long.
+    min_off_route_s: float = Field(30.0, ge=0, le=3600)
+    min_off_route_fixes: int = Field(3, ge=1, le=100)
+    resolve_s: float = Field(20.0, ge=0, le=3600)
+    # A fix less accurate than this is not evidence of being off route.
+    max_accuracy_m: float = Field(100.0, gt=0, le=1000)
+    # missed_stop: standing still inside the stop's radius this long serves it ...
+    min_dwell_s: float = Field(20.0, gt=0, le=3600)
+    # ... passing through it no faster than this (mean) makes it probably served ...
+    probable_max_speed_kmh: float = Field(5.0, ge=0, le=50)
+    # ... and progress this far beyond it, unserved, tells the driver at once.
+    pass_margin_m: float = Field(40.0, ge=0, le=1000)
+    # Stops passed while no fix came for this long are unseen, not missed: there is no
+    # evidence either way (the offline alert tells the dispatcher about the gap).
+    unseen_gap_s: float = Field(60.0, gt=0, le=86_400)
+    # A time window closed (or a run ended) this long ago: its unserved stops are missed.
+    sweep_grace_s: float = Field(60.0, ge=0, le=3600)
+    # A run is on from this long before its planned start ...
+    run_early_s: float = Field(1800.0, ge=0, le=86_400)
+    # ... until the vehicle is back within this of the path's end, or this long past its end.
+    run_end_margin_m: float = Field(60.0, ge=0, le=5000)
+    run_overrun_s: float = Field(7200.0, ge=0, le=86_400)
+    # offline: nothing heard for this long while on shift (an active run or ignition on).
+    offline_after_s: float = Field(180.0, gt=0, le=86_400)
+    # speeding: above the limit for this long; cleared below it for speeding_clear_s.
+    speed_limit_kmh: float = Field(50.0, gt=0, le=300)
+    speeding_min_s: float = Field(20.0, ge=0, le=3600)
+    speeding_clear_s: float = Field(15.0, ge=0, le=3600)
+    # idle: ignition on, not moving, away from stops and sites, for this long.
+    idle_after_s: float = Field(600.0, gt=0, le=86_400)
+    # geofence_enter / geofence_exit: this many fixes in a row on the new side.
+    geofence_confirm_fixes: int = Field(2, ge=1, le=20)
+    # A fix older than the newest by more than this is not re-evaluated in order.
+    rewind_window_s: float = Field(900.0, ge=0, le=86_400)
+    # How often the clock sweep runs (offline, closed windows, ended runs).
+    sweep_interval_s: float = Field(1.0, gt=0, le=600)
+    # How often route runs and geofences are reloaded from the database.
+    reload_interval_s: float = Field(30.0, gt=0, le=3600)
+
+
 class PositionsSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -123,6 +181,7 @@ class Settings(BaseSettings):
 
     ingest: IngestSettings = IngestSettings()
     positions: PositionsSettings = PositionsSettings()
+    rules: RulesSettings = RulesSettings()
     broker: BrokerSettings = BrokerSettings()
     demo: DemoSettings = DemoSettings()
 

@@ -154,7 +154,7 @@ def truck_day(
     track = builder.build()
     truth, outcomes = _really_skipped(track, plan, truth, outcomes)
     truth.extend(_excursions(track, expected, plan, detours, device, run_name))
-    truth.extend(_late_stops(plan, outcomes, device, run_name, hold_up_at))
+    truth.extend(_late_stops(track, plan, outcomes, device, run_name, hold_up_at))
     truth.sort(key=lambda entry: (entry.start_s, entry.kind, entry.stop or 0))
     return TruckDay(
         track,
@@ -336,20 +336,31 @@ def _excursions(
 
 
 def _late_stops(
+    track: Track,
     plan: RoutePlan,
     outcomes: list[StopOutcome],
     device: str,
     run_name: str,
     hold_up_at: int | None,
 ) -> list[TruthEntry]:
+    """Stops served after their window closed. Not one where the truck stood inside the
+    radius in time anyway (held up a few metres short of it, or at a neighbour): GPS
+    cannot tell that from serving it, so the truth must not claim it."""
     served = {o.seq: o for o in outcomes if o.served and o.arrival_s is not None}
     hold_up_seq = plan.stops[hold_up_at].seq if hold_up_at is not None else None
+    stands = track.stationary_intervals()
     entries = []
     for stop in plan.stops:
         outcome = served.get(stop.seq)
         if stop.window_s is None or outcome is None or outcome.arrival_s is None:
             continue
-        if outcome.arrival_s > stop.window_s[1]:
+        stood_in_time = any(
+            math.hypot(x - stop.x_m, y - stop.y_m) <= stop.dwell_radius_m
+            and start < stop.window_s[1]
+            and end > start
+            for start, end, x, y in stands
+        )
+        if outcome.arrival_s > stop.window_s[1] and not stood_in_time:
             assert stop.point is not None
             cause = "hold_up" if hold_up_seq is not None and stop.seq >= hold_up_seq else "drift"
             entries.append(

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from geo import LocalProjection
 from simulator.alleys import draw_alleys
 from simulator.errors import NoPath
-from geo import LocalProjection
 from simulator.network import Leg, Site, SiteKind, Street, StreetClass, StreetPosition
 from simulator.one_way import choose_one_way
 from simulator.sites import SitePlan, draw_landfill_road, place_yards

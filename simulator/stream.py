@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
+from geo import LocalProjection
 from simulator.actors import fix_noise
 from simulator.faults import FaultKind, FaultRates, TruthEntry, TruthLog
-from geo import LocalProjection
 from simulator.track import Track
 
 JUMP_M = (300.0, 1000.0)

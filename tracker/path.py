@@ -9,11 +9,16 @@ sizes the window from the time since the last fix and a top speed.
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+_PYTHON_WINDOW = 48  # segments; above this numpy wins
+GRID_REACH_M = 100.0  # distance_m is exact up to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,54 @@ class PathIndex:
         self._length = np.hypot(self._delta[:, 0], self._delta[:, 1])
         self._cumulative = np.concatenate(([0.0], np.cumsum(self._length)))
         self._squared = np.where(self._length > 0, self._length**2, 1.0)
+        # The same as plain lists: a window of a few segments is faster in Python than numpy.
+        self._x0 = self._start[:, 0].tolist()
+        self._y0 = self._start[:, 1].tolist()
+        self._dx = self._delta[:, 0].tolist()
+        self._dy = self._delta[:, 1].tolist()
+        self._sq = self._squared.tolist()
+        self._len = self._length.tolist()
+        self._cum = self._cumulative.tolist()
+        self._grid: dict[tuple[int, int], list[int]] | None = None
+
+    def distance_m(self, x: float, y: float) -> float:
+        """Distance from ``(x, y)`` to the nearest point of the whole path, exact up to
+        ``GRID_REACH_M`` (farther points answer ``GRID_REACH_M``): what "off the route"
+        means, whichever part of the route the vehicle is near."""
+        if self._grid is None:
+            self._grid = self._build_grid()
+        segments = self._grid.get((math.floor(x / GRID_REACH_M), math.floor(y / GRID_REACH_M)))
+        if not segments:
+            return GRID_REACH_M
+        x0, y0, dx, dy, sq = self._x0, self._y0, self._dx, self._dy, self._sq
+        nearest = GRID_REACH_M * GRID_REACH_M
+        for k in segments:
+            rx, ry = x - x0[k], y - y0[k]
+            share = (rx * dx[k] + ry * dy[k]) / sq[k]
+            share = 0.0 if share < 0.0 else (1.0 if share > 1.0 else share)
+            ex, ey = rx - dx[k] * share, ry - dy[k] * share
+            squared = ex * ex + ey * ey
+            if squared < nearest:
+                nearest = squared
+        return math.sqrt(nearest)
+
+    def _build_grid(self) -> dict[tuple[int, int], list[int]]:
+        """Cells of GRID_REACH_M: each lists the segments that come within GRID_REACH_M of
+        it, so one cell answers for any point inside it."""
+        grid: dict[tuple[int, int], list[int]] = {}
+        cell = GRID_REACH_M
+        for k in range(len(self._x0)):
+            xa, ya = self._x0[k], self._y0[k]
+            xb, yb = xa + self._dx[k], ya + self._dy[k]
+            for i in range(
+                math.floor((min(xa, xb) - cell) / cell), math.floor((max(xa, xb) + cell) / cell) + 1
+            ):
+                for j in range(
+                    math.floor((min(ya, yb) - cell) / cell),
+                    math.floor((max(ya, yb) + cell) / cell) + 1,
+                ):
+                    grid.setdefault((i, j), []).append(k)
+        return grid
 
     @property
     def length_m(self) -> float:
@@ -60,24 +113,95 @@ class PathIndex:
         around_m: float | None = None,
         behind_m: float = 50.0,
         ahead_m: float = 500.0,
+        accept_m: float = 0.0,
     ) -> Located:
-        """The nearest point of the path to ``(x, y)``: of the whole path when ``around_m``
-        is None, else of the stretch from ``around_m - behind_m`` to ``around_m + ahead_m``."""
+        """Where ``(x, y)`` is along the path: on the whole path when ``around_m`` is None,
+        else on the stretch from ``around_m - behind_m`` to ``around_m + ahead_m``.
+
+        ``distance_m`` is to the nearest point of that stretch. ``offset_m`` is the point
+        that best explains the fix as progress: going back costs as much as being off
+        the path by as many metres, so on a street driven there and back (a dead-end
+        alley) the way out wins over the way in, and progress never slides backwards.
+        Ahead, the first point within ``accept_m`` of the fix wins over nearer ones
+        farther on: a vehicle coming back to its route, or driving into an alley it will
+        drive out of, is at the earliest place along the route that explains the fix.
+        """
         first, last = 0, len(self._length)
+        low, high = 0.0, self.length_m
         if around_m is not None:
-            first = max(0, int(np.searchsorted(self._cumulative, around_m - behind_m)) - 1)
-            last = min(last, int(np.searchsorted(self._cumulative, around_m + ahead_m)) + 1)
+            low, high = max(0.0, around_m - behind_m), min(self.length_m, around_m + ahead_m)
+            first = max(0, bisect.bisect_right(self._cum, low) - 1)
+            last = min(last, bisect.bisect_left(self._cum, high) + 1)
             last = max(last, first + 1)
-        offsets, distances = self._project(x, y, first, last)
-        best = int(np.argmin(distances))
-        return Located(float(offsets[best]), float(distances[best]), first + best)
+        if last - first <= _PYTHON_WINDOW:
+            return self._locate_small(x, y, first, last, around_m, low, high, accept_m)
+        offsets, distances = self._project(x, y, first, last, low, high)
+        nearest = int(np.argmin(distances))
+        best = nearest
+        if around_m is not None:
+            forward = (distances <= accept_m) & (offsets >= around_m)
+            if forward.any():
+                best = int(np.argmin(np.where(forward, offsets, np.inf)))
+            else:
+                best = int(np.argmin(distances + np.maximum(0.0, around_m - offsets)))
+        return Located(float(offsets[best]), float(distances[nearest]), first + best)
+
+    def _locate_small(
+        self,
+        x: float,
+        y: float,
+        first: int,
+        last: int,
+        around_m: float | None,
+        low: float,
+        high: float,
+        accept_m: float,
+    ) -> Located:
+        x0, y0, dx, dy, sq, cum, length = (
+            self._x0,
+            self._y0,
+            self._dx,
+            self._dy,
+            self._sq,
+            self._cum,
+            self._len,
+        )
+        nearest = best_score = first_ahead = math.inf
+        best_segment, best_offset, first_segment = first, 0.0, first
+        for k in range(first, last):
+            rx, ry = x - x0[k], y - y0[k]
+            share = (rx * dx[k] + ry * dy[k]) / sq[k]
+            # Within the segment, and within the window (a long segment reaches past it).
+            lowest = (low - cum[k]) / length[k] if length[k] > 0 else 0.0
+            highest = (high - cum[k]) / length[k] if length[k] > 0 else 1.0
+            share = min(max(share, 0.0, lowest), 1.0, highest)
+            ex, ey = rx - dx[k] * share, ry - dy[k] * share
+            distance = math.sqrt(ex * ex + ey * ey)
+            offset = cum[k] + share * length[k]
+            if distance < nearest:
+                nearest = distance
+            score = distance
+            if around_m is not None:
+                if offset < around_m:
+                    score += around_m - offset
+                elif distance <= accept_m and offset < first_ahead:
+                    first_ahead, first_segment = offset, k
+            if score < best_score:
+                best_score, best_segment, best_offset = score, k, offset
+        if first_ahead < math.inf:
+            return Located(first_ahead, nearest, first_segment)
+        return Located(best_offset, nearest, best_segment)
 
     def _project(
-        self, x: float, y: float, first: int, last: int
+        self, x: float, y: float, first: int, last: int, low: float, high: float
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         start, delta = self._start[first:last], self._delta[first:last]
         relative = np.array([x, y]) - start
-        share = np.clip((relative * delta).sum(axis=1) / self._squared[first:last], 0.0, 1.0)
+        share = (relative * delta).sum(axis=1) / self._squared[first:last]
+        length = np.where(self._length[first:last] > 0, self._length[first:last], 1.0)
+        lowest = np.maximum(0.0, (low - self._cumulative[first:last]) / length)
+        highest = np.minimum(1.0, (high - self._cumulative[first:last]) / length)
+        share = np.minimum(np.maximum(share, lowest), highest)
         nearest = start + delta * share[:, None]
         distances = np.hypot(nearest[:, 0] - x, nearest[:, 1] - y)
         offsets = self._cumulative[first:last] + share * self._length[first:last]

@@ -75,12 +75,15 @@ def test_progress_follows_a_noisy_drive_in_order(
     """A vehicle driving the path in order, fixes off by up to 15 m each way, located near
     its last progress, is always placed within the noise of where it really is."""
     path = PathIndex(OUT_AND_BACK)
-    progress, true_offset = 0.0, 0.0
+    progress, true_offset, worst_noise = 0.0, 0.0, 0.0
     for step, (dx, dy) in zip(steps, noise, strict=False):
         true_offset = min(path.length_m, true_offset + step)
         x, y = path.point_at(true_offset)
         located = path.locate(x + dx, y + dy, around_m=progress, behind_m=50.0, ahead_m=200.0)
-        # within the noise, measured along the path (a corner can fold it onto the next leg)
-        assert abs(located.offset_m - true_offset) <= 2 * math.hypot(dx, dy) + 1e-6
+        # Within the noise, measured along the path (a corner can fold it onto the next leg).
+        # Going back costs, so a fix that put progress ahead keeps it there while the vehicle
+        # stands still: the error is bounded by the worst noise so far, not this fix's.
+        worst_noise = max(worst_noise, math.hypot(dx, dy))
+        assert abs(located.offset_m - true_offset) <= 2 * worst_noise + 1e-6
         assert located.distance_m <= math.hypot(dx, dy) + 1e-6
         progress = located.offset_m

@@ -1,0 +1,122 @@
+"""A route run made ready for tracking: its path and stops in the local metric projection,
+times as epoch seconds (the tracker's hot path compares floats, not datetimes)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from geo import LocalProjection
+from planning import RouteRun, RunStatus, StopKind
+from tracker.path import PathIndex
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedStop:
+    seq: int
+    collect: bool  # a collection point (else an unload at a site)
+    service_point_id: int | None
+    x: float
+    y: float
+    lat: float
+    lon: float
+    offset_m: float  # along the expected path
+    radius_m: float
+    planned_arrival_s: float
+    window_start_s: float | None
+    window_end_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedRun:
+    id: int
+    tenant_id: int
+    vehicle_id: int
+    name: str
+    planned_start_s: float
+    planned_end_s: float
+    corridor_m: float
+    status: RunStatus
+    path: PathIndex
+    stops: tuple[TrackedStop, ...]
+    stop_offsets: tuple[float, ...]  # sorted, for bisect
+    max_radius_m: float
+    first_window_end_s: float | None  # the earliest window end of a collect stop
+    crew: tuple[int, ...]  # staff ids: driver first
+    stop_grid: dict[tuple[int, int], list[int]]  # cell -> stops within reach of it
+    stop_cell_m: float
+
+    @property
+    def length_m(self) -> float:
+        return self.path.length_m
+
+    def stops_near(self, x: float, y: float) -> list[int]:
+        """Indexes of the stops that may be within twice their radius of ``(x, y)``."""
+        cell = self.stop_cell_m
+        return self.stop_grid.get((math.floor(x / cell), math.floor(y / cell)), _NO_STOPS)
+
+    def stops_between(self, low_m: float, high_m: float) -> range:
+        """Indexes of the stops whose path offset lies in [low_m, high_m]."""
+        return range(
+            bisect.bisect_left(self.stop_offsets, low_m),
+            bisect.bisect_right(self.stop_offsets, high_m),
+        )
+
+
+def track_run(run: RouteRun, projection: LocalProjection) -> TrackedRun:
+    path = PathIndex([projection.to_xy(lat, lon) for lon, lat in run.expected_path])
+    # The path was measured by its planner (on the sphere, or in another projection): put
+    # the stops on this index's scale so progress and stop offsets compare.
+    scale = path.length_m / run.path_length_m if run.path_length_m > 0 else 1.0
+    stops = []
+    for stop in run.stops:
+        x, y = projection.to_xy(stop.lat, stop.lon)
+        stops.append(
+            TrackedStop(
+                seq=stop.seq,
+                collect=stop.kind is StopKind.COLLECT,
+                service_point_id=stop.service_point_id,
+                x=x,
+                y=y,
+                lat=stop.lat,
+                lon=stop.lon,
+                offset_m=stop.path_offset_m * scale,
+                radius_m=stop.dwell_radius_m,
+                planned_arrival_s=stop.planned_arrival.timestamp(),
+                window_start_s=stop.window_start.timestamp() if stop.window_start else None,
+                window_end_s=stop.window_end.timestamp() if stop.window_end else None,
+            )
+        )
+    cell = max(2 * max((s.radius_m for s in stops), default=0.0), 50.0)
+    grid: dict[tuple[int, int], list[int]] = {}
+    for index, tracked in enumerate(stops):
+        x, y = tracked.x, tracked.y
+        for i in range(math.floor((x - cell) / cell), math.floor((x + cell) / cell) + 1):
+            for j in range(math.floor((y - cell) / cell), math.floor((y + cell) / cell) + 1):
+                grid.setdefault((i, j), []).append(index)
+    driver_first = sorted(run.crew, key=lambda member: (member.role != "driver", member.staff_id))
+    return TrackedRun(
+        id=run.id,
+        tenant_id=run.tenant_id,
+        vehicle_id=run.vehicle_id,
+        name=run.name,
+        planned_start_s=run.planned_start.timestamp(),
+        planned_end_s=run.planned_end.timestamp(),
+        corridor_m=run.corridor_m,
+        status=run.status,
+        path=path,
+        stops=tuple(stops),
+        stop_offsets=tuple(s.offset_m for s in stops),
+        max_radius_m=max((s.radius_m for s in stops), default=0.0),
+        first_window_end_s=min(
+            (s.window_end_s for s in stops if s.collect and s.window_end_s is not None),
+            default=None,
+        ),
+        crew=tuple(member.staff_id for member in driver_first),
+        stop_grid=grid,
+        stop_cell_m=cell,
+    )
+
+
+_NO_STOPS: list[int] = []
