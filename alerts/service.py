@@ -320,3 +320,14 @@ def _alert(row: Sequence[Any]) -> Alert:
         assigned_by=row[23],
         resolve_note=row[24],
     )
+
+
+async def count_alerts(conn: AsyncConnection[Any], tenant_id: int | None = None) -> dict[str, int]:
+    """How many alerts of each kind were opened (all tenants when None)."""
+    if tenant_id is None:
+        cursor = await conn.execute("SELECT kind, count(*) FROM alerts GROUP BY kind")
+    else:
+        cursor = await conn.execute(
+            "SELECT kind, count(*) FROM alerts WHERE tenant_id = %s GROUP BY kind", (tenant_id,)
+        )
+    return {row[0]: int(row[1]) for row in await cursor.fetchall()}

@@ -25,9 +25,12 @@ from fleet.service import (
     list_devices,
     list_geofences,
     list_logins,
+    list_tenants,
     polygon_geojson,
     rotate_secret,
     set_active,
+    staff_names,
+    vehicle_codes,
 )
 
 __all__ = [
@@ -57,9 +60,12 @@ __all__ = [
     "list_devices",
     "list_geofences",
     "list_logins",
+    "list_tenants",
     "parse_username",
     "polygon_geojson",
     "rotate_secret",
     "set_active",
+    "staff_names",
+    "vehicle_codes",
     "verify_secret",
 ]

@@ -286,3 +286,21 @@ def polygon_geojson(ring: Sequence[tuple[float, float]]) -> dict[str, Any]:
     if positions[0] != positions[-1]:
         positions.append(positions[0])
     return {"type": "Polygon", "coordinates": [positions]}
+
+
+async def list_tenants(conn: AsyncConnection[Any]) -> list[Tenant]:
+    cursor = await conn.execute("SELECT id, slug, name FROM tenants ORDER BY id")
+    return [Tenant(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+
+
+async def vehicle_codes(conn: AsyncConnection[Any], tenant_id: int) -> dict[int, str]:
+    """Vehicle id -> its plate or fleet number (what people call it)."""
+    cursor = await conn.execute("SELECT id, code FROM vehicles WHERE tenant_id = %s", (tenant_id,))
+    return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+async def staff_names(conn: AsyncConnection[Any], tenant_id: int) -> dict[int, str]:
+    cursor = await conn.execute(
+        "SELECT id, full_name FROM staff WHERE tenant_id = %s", (tenant_id,)
+    )
+    return {row[0]: row[1] for row in await cursor.fetchall()}

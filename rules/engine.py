@@ -209,6 +209,21 @@ class RulesEngine:
             return Outcome()
         return self._accept(context, confirmation)
 
+    def replay(self, device_id: int, item: Item) -> Outcome:
+        """A stored item of ``device_id`` (a stop confirmation: of the run it drives)."""
+        if isinstance(item, FixInput):
+            return self.on_fix(device_id, item)
+        if isinstance(item, BinLift):
+            return self.on_bin_lift(device_id, item)
+        return self.on_stop_confirmation(item)
+
+    def sweep_device(self, device_id: int, now: float) -> Outcome:
+        """The clock's sweep for one device (a replay advances each device's own clock)."""
+        context = self.devices.get(device_id)
+        if context is None:
+            return Outcome()
+        return self._sweep_device(context, now)
+
     def sweep(self, now: float) -> Outcome:
         """What the clock decides: offline devices, closed time windows, overrun runs."""
         self.last_sweep = now

@@ -19,7 +19,7 @@ class FleetState:
     under_since: float | None = None
     idle_since: float | None = None
     idle_key: str | None = None
-    inside: frozenset[int] = frozenset()  # geofences, confirmed
+    inside: frozenset[int] | None = None  # geofences, confirmed (None: no fix yet)
     crossing: dict[int, int] = field(default_factory=dict)  # geofence -> fixes on the new side
     offline_key: str | None = None
     offline_since: float = 0.0
@@ -123,15 +123,23 @@ def geofences(
     subject: Subject,
     index: GeofenceIndex | None,
 ) -> list[AlertSignal]:
-    """Enter and exit, each confirmed by ``geofence_confirm_fixes`` fixes on the new side."""
+    """Enter and exit, each confirmed by ``geofence_confirm_fixes`` fixes clearly on the new
+    side (farther from the edge than half the fix's accuracy, up to 10 m), so a truck parked
+    at a depot's fence does not flap. A device first heard inside a geofence is just there."""
     if index is None:
         return []
+    if state.inside is None:
+        state.inside = obs.geofences
+        return []
     out = []
+    margin_m = min(obs.accuracy_m / 2, 10.0)
     for fence in (obs.geofences ^ state.inside) | state.crossing.keys():
         now_inside = fence in obs.geofences
         if now_inside == (fence in state.inside):
             state.crossing.pop(fence, None)  # back on the old side: noise
             continue
+        if fence in index.by_id and index.boundary_distance_m(fence, obs.x, obs.y) < margin_m:
+            continue  # on the edge: neither side yet
         seen = state.crossing[fence] = state.crossing.get(fence, 0) + 1
         if seen < settings.geofence_confirm_fixes:
             continue

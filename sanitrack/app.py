@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
-from api import HealthCheck, ops_app
+import alerts
+import fleet
+from api import (
+    HealthCheck,
+    LiveFeed,
+    LiveFilter,
+    Principal,
+    Snapshot,
+    SnapshotQuery,
+    StaticTokens,
+    live_router,
+    ops_app,
+)
 from broker import BrokerAccess, RunningBroker, ServiceAccount, embedded_broker
 from ingest import IngestService, MqttEndpoint
+from rules.service import VIETNAM, RulesService
 from sanitrack.clock import SystemClock
 from sanitrack.settings import Settings
 from storage import Pool, apply_migrations, embedded_postgres, open_pool
@@ -116,11 +130,99 @@ def tune_gc_for_streaming() -> None:
 
 
 async def run_ingest(settings: Settings) -> None:
-    """`sanitrack ingest`: the ingest service with /health and /metrics."""
-    async with database(settings) as db, mqtt_endpoint(settings, db.pool) as (endpoint, _):
-        service = IngestService(settings, db.pool, endpoint)
-        app = ops_app(ingest_health(service, db.pool), [service.metrics.registry])
+    """`sanitrack ingest`: the ingest service and the rules engine, with /health, /metrics
+    and the live feed /ws/live."""
+    async with (
+        database(settings) as db,
+        mqtt_endpoint(settings, db.pool) as (endpoint, _),
+        alerts_runtime(settings, db, endpoint, {}) as runtime,
+    ):
+        consumers = [runtime.rules.consume] if runtime.rules else []
+        service = IngestService(settings, db.pool, endpoint, consumers=consumers)
+        registries = [service.metrics.registry, runtime.feed.registry]
+        if runtime.rules:
+            registries.append(runtime.rules.metrics.registry)
+        app = ops_app(ingest_health(service, db.pool), registries)
+        app.include_router(live_router(runtime.feed))
         tune_gc_for_streaming()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(service.run(), name="ingest")
             tasks.create_task(serve_http(app, settings.http_host, settings.http_port), name="http")
+            for n, task in enumerate(runtime.tasks):
+                tasks.create_task(task, name=f"alerts-{n}")
+
+
+@dataclass(slots=True)
+class AlertsRuntime:
+    """The rules engine (fed by ingest), the live feed and what connects them."""
+
+    rules: RulesService | None
+    bus: alerts.LocalBus
+    feed: LiveFeed
+    tasks: list[Coroutine[Any, Any, None]]
+
+
+@contextlib.asynccontextmanager
+async def alerts_runtime(
+    settings: Settings, db: Database, endpoint: MqttEndpoint, extra_tokens: dict[str, str]
+) -> AsyncIterator[AlertsRuntime]:
+    """The rules engine, ready (state rebuilt from the database) before ingest starts, with
+    its staff publisher; the alert bus fed by LISTEN/NOTIFY; the live feed on it.
+    ``extra_tokens`` adds live-feed tokens ({token: tenant slug}) to the settings' ones."""
+    async with contextlib.AsyncExitStack() as stack:
+        rules: RulesService | None = None
+        tasks: list[Coroutine[Any, Any, None]] = []
+        if settings.rules.enabled:
+            rules = RulesService(settings.rules, db.pool)
+            staff = await stack.enter_async_context(
+                alerts.StaffAlertPublisher(
+                    endpoint, rules.recipients, client_id=f"{settings.ingest.client_id}-alerts"
+                )
+            )
+            rules.send_to_staff(staff)
+            await rules.start()
+            tasks.append(rules.run())
+        bus = alerts.LocalBus()
+        listener = await stack.enter_async_context(alerts.AlertListener(db.url, db.pool))
+        tasks.append(alerts.pump(listener, bus))
+        principals = await _principals({**settings.live_tokens, **extra_tokens}, db.pool)
+        feed = LiveFeed(StaticTokens(principals), bus, _snapshot(db.pool))
+        tasks.append(feed.run())
+        yield AlertsRuntime(rules, bus, feed, tasks)
+
+
+async def _principals(tokens: dict[str, str], pool: Pool) -> dict[str, Principal]:
+    async with pool.connection() as conn:
+        tenants = {t.slug: t for t in await fleet.list_tenants(conn)}
+    principals = {}
+    for token, slug in tokens.items():
+        tenant = tenants.get(slug)
+        if tenant is None:
+            log.warning("live token for unknown tenant %r ignored", slug)
+            continue
+        principals[token] = Principal(tenant.id, f"token for {slug}")
+    return principals
+
+
+def _snapshot(pool: Pool) -> SnapshotQuery:
+    async def query(principal: Principal, wanted: LiveFilter) -> Snapshot:
+        today = (
+            dt.datetime.now(dt.UTC)
+            .astimezone(VIETNAM)
+            .replace(hour=0, minute=0, second=0, microsecond=0)
+        )
+        states = [alerts.AlertState.OPEN, alerts.AlertState.ACKNOWLEDGED]
+        async with pool.connection() as conn:
+            found = await alerts.list_alerts(conn, principal.tenant_id, states=states, limit=5000)
+            visits = await alerts.visits_since(conn, today)
+        return Snapshot(
+            [a for a in found if wanted.matches(a.vehicle_id, a.route_run_id)],
+            [
+                v
+                for v in visits
+                if v.tenant_id == principal.tenant_id
+                and wanted.matches(v.vehicle_id, v.route_run_id)
+            ],
+        )
+
+    return query

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import secrets
 import signal
 import sys
 import time
@@ -21,6 +23,7 @@ from broker import ServiceAccount, acl_file, password_file
 from sanitrack import logs, simulate
 from sanitrack.app import (
     SERVICE_USERNAME,
+    alerts_runtime,
     database,
     ingest_health,
     mqtt_endpoint,
@@ -167,8 +170,9 @@ async def _broker_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from api import ops_app
-    from ingest import IngestService  # here so `sanitrack --help` stays quick
+    import alerts  # here so `sanitrack --help` stays quick
+    from api import live_router, ops_app
+    from ingest import IngestService
 
     config = simulator.ScenarioConfig(
         seed=settings.demo.seed,
@@ -182,16 +186,30 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     until_s = args.duration if args.duration is not None else 12 * 3600.0
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     print("sanitrack demo: starting PostgreSQL and the MQTT broker ...", flush=True)
-    async with database(settings) as db, mqtt_endpoint(settings, db.pool) as (endpoint, broker):
+    async with (
+        database(settings) as db,
+        mqtt_endpoint(settings, db.pool) as (endpoint, broker),
+        contextlib.AsyncExitStack() as stack,
+    ):
         print("sanitrack demo: building the city ...", flush=True)
         scenario = await asyncio.to_thread(
             simulator.build_scenario, config, start, until_s, simulate.say
         )
         simulate.write_map(scenario, settings.data_dir / "demo-city.svg")
         registered = await simulator.register_scenario(db.pool, scenario, progress=simulate.say)
-        service = IngestService(settings, db.pool, endpoint)
-        app = ops_app(ingest_health(service, db.pool), [service.metrics.registry])
+        token = secrets.token_urlsafe(16)
+        runtime = await stack.enter_async_context(
+            alerts_runtime(settings, db, endpoint, {token: config.tenant})
+        )
+        consumers = [runtime.rules.consume] if runtime.rules else []
+        service = IngestService(settings, db.pool, endpoint, consumers=consumers)
+        registries = [service.metrics.registry, runtime.feed.registry]
+        if runtime.rules:
+            registries.append(runtime.rules.metrics.registry)
+        app = ops_app(ingest_health(service, db.pool), registries)
+        app.include_router(live_router(runtime.feed))
         base = f"http://{settings.http_host}:{settings.http_port}"
+        ws = base.replace("http://", "ws://", 1)
         where = "embedded, data in " + str(settings.data_dir) if db.embedded else db.url
         truth_path = settings.data_dir / "demo-truth.jsonl"
         print(
@@ -200,6 +218,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{endpoint.host}:{endpoint.port}\n"
             f"  Health   : {base}/health\n"
             f"  Metrics  : {base}/metrics\n"
+            f"  Alerts   : {ws}/ws/live?token={token} (live feed: alerts and stop visits)\n"
             f"  Live map : not built yet (issue: dispatcher's live map); rows below.\n"
             f"  {config.vehicles} trucks and {config.phones} phones work Hà Đông in real time"
             f" ({settings.demo.faults} faults, truth in {truth_path}); Ctrl-C stops.\n",
@@ -212,6 +231,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 http_task = tasks.create_task(
                     serve_http(app, settings.http_host, settings.http_port), name="http"
                 )
+                background = [
+                    tasks.create_task(task, name=f"alerts-{n}")
+                    for n, task in enumerate(runtime.tasks)
+                ]
                 await asyncio.wait_for(service.subscribed.wait(), timeout=30)
                 progress = tasks.create_task(_progress(db.pool), name="progress")
                 stats = await simulator.play(
@@ -227,11 +250,17 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 progress.cancel()
                 ingest_task.cancel()
                 http_task.cancel()
+                for task in background:
+                    task.cancel()
         async with db.pool.connection() as conn:
             rows = await count_positions(conn)
             rejected = await count_dead_letters(conn)
+            opened = await alerts.count_alerts(conn)
         print(simulate.summary(stats, truth))
-        print(f"sanitrack demo: stopped; positions stored: {rows}, dead letters: {rejected}")
+        print(
+            f"sanitrack demo: stopped; positions stored: {rows}, dead letters: {rejected},"
+            f" alerts: {', '.join(f'{kind} {n}' for kind, n in sorted(opened.items())) or 'none'}"
+        )
     return 0
 
 

@@ -61,6 +61,9 @@ class RulesSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Run the rules engine in the ingest process (off: positions only).
+    enabled: bool = True
+
     # Motion: moving above the first speed, stopped below the second (hysteresis).
     moving_above_kmh: float = Field(4.0, gt=0, le=50)
     stopped_below_kmh: float = Field(2.0, ge=0, le=50)
@@ -175,6 +178,9 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(8, ge=1, le=200)
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     log_json: bool = False
+    # Bearer tokens of the live feed (/ws/live), each for one tenant: {"token": "tenant-slug"}.
+    # Until users and logins exist (issue: live map and API); the demo makes its own.
+    live_tokens: dict[str, str] = Field(default_factory=dict)
     # Credentials of the ingest service account on the embedded broker;
     # a random one is generated at start-up when unset.
     service_mqtt_password: str | None = None
@@ -204,7 +210,7 @@ def env_name(location: tuple[int | str, ...]) -> str:
 
 
 # Variables with these names carry passwords: never echo their values.
-_SECRET_FIELDS = {"database_url", "mqtt_url", "service_mqtt_password"}
+_SECRET_FIELDS = {"database_url", "mqtt_url", "service_mqtt_password", "live_tokens"}
 # Read by the test suite, not by Sanitrack processes.
 _NOT_SETTINGS = ("SANITRACK_TEST_",)
 

@@ -1,6 +1,12 @@
 """Connection pools, numbered migrations, the embedded server and the positions store."""
 
 from storage.dead_letters import DeadLetter, count_dead_letters, write_dead_letters
+from storage.device_events import (
+    DeviceEventRow,
+    count_device_events,
+    events_since,
+    write_device_events,
+)
 from storage.embedded import embedded_postgres
 from storage.errors import EmbeddedPostgresError, MigrationError, StorageError
 from storage.migrations import apply_migrations
@@ -10,9 +16,11 @@ from storage.positions import (
     MaintenanceReport,
     PositionRow,
     PositionsBackend,
+    StoredFix,
     choose_backend,
     count_positions,
     detect_backend,
+    fixes_since,
     is_missing_partition,
     latest_positions,
     maintain,
@@ -22,6 +30,7 @@ from storage.positions import (
 __all__ = [
     "POSITION_COLUMNS",
     "DeadLetter",
+    "DeviceEventRow",
     "EmbeddedPostgresError",
     "MaintenanceReport",
     "MigrationError",
@@ -29,16 +38,21 @@ __all__ = [
     "PositionRow",
     "PositionsBackend",
     "StorageError",
+    "StoredFix",
     "apply_migrations",
     "choose_backend",
     "count_dead_letters",
+    "count_device_events",
     "count_positions",
     "detect_backend",
     "embedded_postgres",
+    "events_since",
+    "fixes_since",
     "is_missing_partition",
     "latest_positions",
     "maintain",
     "open_pool",
     "write_dead_letters",
+    "write_device_events",
     "write_positions",
 ]

@@ -70,3 +70,15 @@ async def count_device_events(conn: AsyncConnection[Any], tenant_id: int | None 
         )
     row = await cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+async def events_since(
+    conn: AsyncConnection[Any], device_ids: Sequence[int], since: dt.datetime
+) -> list[DeviceEventRow]:
+    """Stored events of these devices from ``since``, in time order (for replays)."""
+    cursor = await conn.execute(
+        "SELECT tenant_id, device_id, time, received_at, kind, lat, lon, value, details"
+        " FROM device_events WHERE device_id = ANY(%s) AND time >= %s ORDER BY time",
+        (list(device_ids), since),
+    )
+    return [DeviceEventRow(*row) for row in await cursor.fetchall()]

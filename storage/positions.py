@@ -300,3 +300,28 @@ async def count_positions(conn: AsyncConnection[Any], tenant_id: int | None = No
         )
     row = await cursor.fetchone()
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFix:
+    device_id: int
+    time: dt.datetime
+    received_at: dt.datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None
+    accuracy_m: float | None
+    ignition: bool | None
+
+
+async def fixes_since(
+    conn: AsyncConnection[Any], device_ids: Sequence[int], since: dt.datetime
+) -> list[StoredFix]:
+    """The stored fixes of these devices from ``since``, per device in time order (what the
+    rules engine replays to rebuild its state after a restart)."""
+    cursor = await conn.execute(
+        "SELECT device_id, time, received_at, lat, lon, speed_kmh, accuracy_m, ignition"
+        " FROM positions WHERE device_id = ANY(%s) AND time >= %s ORDER BY device_id, time",
+        (list(device_ids), since),
+    )
+    return [StoredFix(*row) for row in await cursor.fetchall()]

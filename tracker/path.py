@@ -51,14 +51,15 @@ class PathIndex:
         self._grid: dict[tuple[int, int], list[int]] | None = None
 
     def distance_m(self, x: float, y: float) -> float:
-        """Distance from ``(x, y)`` to the nearest point of the whole path, exact up to
-        ``GRID_REACH_M`` (farther points answer ``GRID_REACH_M``): what "off the route"
-        means, whichever part of the route the vehicle is near."""
+        """Distance from ``(x, y)`` to the nearest point of the whole path: what "off the
+        route" means, whichever part of the route the vehicle is near. A grid answers
+        within ``GRID_REACH_M``; farther away (rare: well off route) the whole path is
+        searched."""
         if self._grid is None:
             self._grid = self._build_grid()
         segments = self._grid.get((math.floor(x / GRID_REACH_M), math.floor(y / GRID_REACH_M)))
         if not segments:
-            return GRID_REACH_M
+            return self.locate(x, y).distance_m
         x0, y0, dx, dy, sq = self._x0, self._y0, self._dx, self._dy, self._sq
         nearest = GRID_REACH_M * GRID_REACH_M
         for k in segments:
@@ -69,6 +70,8 @@ class PathIndex:
             squared = ex * ex + ey * ey
             if squared < nearest:
                 nearest = squared
+        if nearest >= GRID_REACH_M * GRID_REACH_M:
+            return self.locate(x, y).distance_m
         return math.sqrt(nearest)
 
     def _build_grid(self) -> dict[tuple[int, int], list[int]]:

@@ -50,6 +50,10 @@ class GeofenceIndex:
         ]
         return frozenset(inside) if inside else _NONE
 
+    def boundary_distance_m(self, area_id: int, x: float, y: float) -> float:
+        """How far ``(x, y)`` is from the area's edge (inside or out)."""
+        return float(shapely.distance(self.by_id[area_id].polygon.exterior, shapely.Point(x, y)))
+
     def any_site(self, ids: frozenset[int]) -> bool:
         return any(self.by_id[i].site for i in ids)
 

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from geo import LocalProjection, haversine_m
 from simulator.city import (
     City,
     Leg,
@@ -31,7 +32,6 @@ from simulator.city import (
     StreetPosition,
     generate_city,
 )
-from geo import LocalProjection, haversine_m
 
 shapely = pytest.importorskip("shapely")
 

@@ -1,0 +1,427 @@
+"""The rules engine in a running process.
+
+Ingest hands every fix and device event to ``consume`` in fix-time order per device; the
+engine's output (alert signals, stop visits) waits in a bounded queue for the writer, which
+stores it (``alerts``, ``stop_visits``), announces it to other processes (LISTEN/NOTIFY, in
+the same transaction) and sends it to the crew's phones. The writer never holds up ingest:
+the alert path does not wait for the positions batch, and positions never wait for alerts.
+
+A clock sweeps every second (offline devices, closed time windows, overrun runs); runs,
+devices and geofences are reloaded on a timer (a new plan, a new device).
+
+Recovery: at start, before ingest delivers anything, the engine replays the stored fixes
+and events of today's runs. Alert keys and visit keys are stable, so what the replay
+produces and was already stored changes nothing, and what was lost in a crash is stored
+now: no duplicate alert, no lost one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+import alerts
+import fleet
+import planning
+import storage
+from alerts import AlertEvent, AlertSignal, StopVisit
+from geo import LocalProjection
+from ingest import DeviceEvent, DeviceFix, DeviceItem, EventKind
+from rules.engine import BinLift, FixInput, Item, RulesEngine, StopConfirmation
+from rules.stops import Outcome
+from sanitrack.clock import Clock, SystemClock
+from sanitrack.settings import RulesSettings
+from storage import Pool
+from tracker import GeofenceIndex, track_run
+
+log = logging.getLogger(__name__)
+
+VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")  # route runs' local dates
+_RETRY_MIN_S, _RETRY_MAX_S = 0.2, 10.0
+
+
+class RulesMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.items = Counter("sanitrack_rules_items", "Fixes and events evaluated", registry=r)
+        self.signals = Counter(
+            "sanitrack_rules_signals", "Alert changes emitted, by kind", ["kind"], registry=r
+        )
+        self.visits = Counter("sanitrack_rules_visits", "Stop visits recorded", registry=r)
+        self.pending = Gauge(
+            "sanitrack_rules_pending", "Signals and visits waiting for the writer", registry=r
+        )
+        self.dropped = Counter(
+            "sanitrack_rules_dropped", "Outputs dropped: the writer queue was full", registry=r
+        )
+        self.write_seconds = Histogram(
+            "sanitrack_rules_write_seconds",
+            "From an output's emission to its commit",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.unknown_devices = Gauge(
+            "sanitrack_rules_unknown_devices", "Items from devices not loaded yet", registry=r
+        )
+
+
+@dataclass(slots=True)
+class _Pending:
+    signals: list[AlertSignal] = field(default_factory=list)
+    visits: list[StopVisit] = field(default_factory=list)
+    since: float = 0.0  # monotonic time of the oldest item
+
+    def __len__(self) -> int:
+        return len(self.signals) + len(self.visits)
+
+
+@dataclass(frozen=True, slots=True)
+class _DeviceInfo:
+    tenant_id: int
+    tenant_slug: str
+    vehicle_id: int | None
+    staff_id: int | None
+
+
+class RulesService:
+    def __init__(
+        self,
+        settings: RulesSettings,
+        pool: Pool,
+        *,
+        staff: alerts.StaffAlertPublisher | None = None,
+        clock: Clock | None = None,
+        metrics: RulesMetrics | None = None,
+        max_pending: int = 100_000,
+    ) -> None:
+        self.settings = settings
+        self.engine = RulesEngine(settings)
+        self._pool = pool
+        self._staff = staff
+        self._clock = clock or SystemClock()
+        self.metrics = metrics or RulesMetrics()
+        self._max_pending = max_pending
+        self._pending = _Pending()
+        self._wake = asyncio.Event()
+        self._devices: dict[int, _DeviceInfo] = {}
+        self._tenant_slugs: dict[int, str] = {}
+        self.ready = asyncio.Event()
+
+    def send_to_staff(self, staff: alerts.StaffAlertPublisher) -> None:
+        """Where stored alert changes go for the crew's phones (it needs ``recipients``)."""
+        self._staff = staff
+
+    # -- input (called by ingest, in order per device) ----------------------------------------
+
+    def consume(self, item: DeviceItem) -> None:
+        self.metrics.items.inc()
+        self._emit(self._evaluate(item))
+
+    def _evaluate(self, item: DeviceItem) -> Outcome:
+        engine = self.engine
+        if isinstance(item, DeviceFix):
+            fix = item.fix
+            entry = FixInput(
+                fix.time.timestamp(),
+                fix.lat,
+                fix.lon,
+                fix.speed_kmh,
+                fix.accuracy_m,
+                fix.ignition,
+            )
+            if item.jump:
+                return engine.on_jump(item.device_id, entry)
+            return engine.on_fix(item.device_id, entry)
+        return self._event(item)
+
+    def _event(self, event: DeviceEvent) -> Outcome:
+        if event.kind is EventKind.BIN_LIFT:
+            return self.engine.on_bin_lift(
+                event.device_id, BinLift(event.time.timestamp(), event.lat, event.lon)
+            )
+        if event.kind is EventKind.STOP_CONFIRM and event.route_run_id and event.stop_seq:
+            info = self._devices.get(event.device_id)
+            return self.engine.on_stop_confirmation(
+                StopConfirmation(
+                    event.time.timestamp(),
+                    event.route_run_id,
+                    event.stop_seq,
+                    info.staff_id if info else None,
+                    event.lat,
+                    event.lon,
+                )
+            )
+        return Outcome()  # ignition, panic, incident: stored by ingest, no rule yet
+
+    def _emit(self, out: Outcome) -> None:
+        if not out.signals and not out.visits:
+            return
+        pending = self._pending
+        if len(pending) + len(out.signals) + len(out.visits) > self._max_pending:
+            # Only when the database has been away for long: say so, never block ingest.
+            self.metrics.dropped.inc(len(out.signals) + len(out.visits))
+            log.error("rules output dropped: %d waiting for the database", len(pending))
+            return
+        if not pending:
+            pending.since = time.monotonic()
+        pending.signals.extend(out.signals)
+        pending.visits.extend(out.visits)
+        for signal in out.signals:
+            self.metrics.signals.labels(kind=str(signal.kind)).inc()
+        self.metrics.pending.set(len(pending))
+        self._wake.set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load what the engine watches and replay today's stored data (before ingest runs)."""
+        await self.load()
+        replayed = await self.recover()
+        self.ready.set()
+        log.info(
+            "rules engine ready: %d devices, %d runs, %d stored items replayed",
+            len(self.engine.devices),
+            len(self.engine.run_devices),
+            replayed,
+        )
+
+    async def run(self) -> None:
+        """The writer, the clock sweep and the reload, until cancelled."""
+        if not self.ready.is_set():
+            await self.start()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._write_loop(), name="rules-writer")
+                tasks.create_task(self._sweep_loop(), name="rules-sweep")
+                tasks.create_task(self._reload_loop(), name="rules-reload")
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._write_pending()), 10)
+
+    async def load(self) -> None:
+        """Tenants, geofences, devices and the route runs of yesterday, today and tomorrow."""
+        today = self._clock.now().astimezone(VIETNAM).date()
+        days = [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
+        async with self._pool.connection() as conn:
+            for tenant in await fleet.list_tenants(conn):
+                runs = [
+                    run
+                    for day in days
+                    for run in await planning.list_route_runs(conn, tenant.id, day)
+                    if run.status in (planning.RunStatus.PLANNED, planning.RunStatus.ACTIVE)
+                ]
+                geofences = await fleet.list_geofences(conn, tenant.id)
+                devices = await fleet.list_devices(conn, tenant.id)
+                if not devices:
+                    continue
+                projection = self._projection(tenant.id, runs, geofences)
+                self.engine.set_tenant(tenant.id, projection, GeofenceIndex(geofences, projection))
+                self._tenant_slugs[tenant.id] = tenant.slug
+                vehicles = await fleet.vehicle_codes(conn, tenant.id)
+                people = await fleet.staff_names(conn, tenant.id)
+                projection = self.engine.tenants[tenant.id].projection
+                by_vehicle: dict[int, list[planning.RouteRun]] = {}
+                for run in runs:
+                    by_vehicle.setdefault(run.vehicle_id, []).append(run)
+                for device in devices:
+                    if not device.active:
+                        continue
+                    vehicle_runs = by_vehicle.get(device.vehicle_id or -1, [])
+                    tracked = tuple(track_run(run, projection) for run in vehicle_runs)
+                    label = (
+                        vehicles.get(device.vehicle_id, device.slug)
+                        if device.vehicle_id is not None
+                        else people.get(device.staff_id or -1, device.slug)
+                    )
+                    self.engine.set_device(device.id, tenant.id, device.vehicle_id, label, tracked)
+                    self._devices[device.id] = _DeviceInfo(
+                        tenant.id, tenant.slug, device.vehicle_id, device.staff_id
+                    )
+
+    def _projection(
+        self, tenant_id: int, runs: Sequence[planning.RouteRun], geofences: Sequence[fleet.Geofence]
+    ) -> LocalProjection:
+        """One projection per tenant, kept for the process's life: around its first geofence
+        or run (a city is small enough for one equirectangular projection)."""
+        known = self.engine.tenants.get(tenant_id)
+        if known is not None:
+            return known.projection
+        if geofences:
+            lat, lon = geofences[0].ring[0]
+        elif runs:
+            lon, lat = runs[0].expected_path[0]
+        else:
+            lat, lon = 21.0, 105.8  # no geometry yet: Hà Nội; fixes measure fine from here
+        return LocalProjection(lat, lon)
+
+    async def recover(self) -> int:
+        """Replay the stored fixes and events of every device with a run, from the run's
+        start, then sweep to now. Returns how many stored items were replayed."""
+        engine = self.engine
+        now = self._clock.now()
+        starts: dict[int, float] = {}
+        for device_id, context in engine.devices.items():
+            for run in context.vehicle.runs:
+                begin = run.planned_start_s - self.settings.run_early_s
+                starts[device_id] = min(starts.get(device_id, begin), begin)
+        if not starts:
+            return 0
+        horizon = now.timestamp() - 86_400
+        since = dt.datetime.fromtimestamp(max(min(starts.values()), horizon), dt.UTC)
+        async with self._pool.connection() as conn:
+            fixes = await storage.fixes_since(conn, list(starts), since)
+            events = await storage.events_since(conn, list(self._devices), since)
+        streams: dict[int, list[tuple[float, int, Item]]] = {d: [] for d in starts}
+        for stored in fixes:
+            t = stored.time.timestamp()
+            if t >= starts[stored.device_id]:
+                streams[stored.device_id].append(
+                    (
+                        t,
+                        1,
+                        FixInput(
+                            t,
+                            stored.lat,
+                            stored.lon,
+                            stored.speed_kmh,
+                            stored.accuracy_m,
+                            stored.ignition,
+                        ),
+                    )
+                )
+        for row in events:
+            item = self._stored_event(row)
+            device_id = row.device_id
+            if isinstance(item, StopConfirmation):
+                device_id = engine.run_devices.get(item.route_run_id, -1)
+            if item is not None and device_id in streams:
+                streams[device_id].append((item.t, 0, item))
+        out = Outcome()
+        count = 0
+        for device_id, stream in streams.items():
+            stream.sort(key=lambda entry: (entry[0], entry[1]))
+            for t, _order, item in stream:
+                out.extend(engine.sweep_device(device_id, t))
+                out.extend(engine.replay(device_id, item))
+                count += 1
+        out.extend(engine.sweep(now.timestamp()))
+        self._emit(out)
+        await self._write_pending()
+        return count
+
+    def _stored_event(self, row: storage.DeviceEventRow) -> Item | None:
+        t = row.time.timestamp()
+        if row.kind == EventKind.BIN_LIFT:
+            return BinLift(t, row.lat, row.lon)
+        if row.kind == EventKind.STOP_CONFIRM:
+            run_id, seq = row.details.get("route_run_id"), row.details.get("stop_seq")
+            if isinstance(run_id, int) and isinstance(seq, int):
+                info = self._devices.get(row.device_id)
+                staff_id = info.staff_id if info else None
+                return StopConfirmation(t, run_id, seq, staff_id, row.lat, row.lon)
+        return None
+
+    # -- background loops ------------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_s)
+            self._emit(self.engine.sweep(self._clock.now().timestamp()))
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            try:
+                await self.load()
+            except psycopg.Error as exc:
+                log.warning("rules: reloading runs failed, keeping the old ones: %s", exc)
+            self.metrics.unknown_devices.set(self.engine.stats.unknown_devices)
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._write_pending()
+
+    async def _write_pending(self) -> None:
+        delay_s = _RETRY_MIN_S
+        while self._pending:
+            batch, self._pending = self._pending, _Pending()
+            self.metrics.pending.set(0)
+            try:
+                events = await self._store(batch)
+            except psycopg.Error as exc:
+                log.warning("rules: storing alerts failed, retrying in %.1f s: %s", delay_s, exc)
+                self._requeue(batch)
+                await asyncio.sleep(delay_s * random.uniform(0.5, 1.5))
+                delay_s = min(delay_s * 2, _RETRY_MAX_S)
+                continue
+            self.metrics.write_seconds.observe(time.monotonic() - batch.since)
+            self.metrics.visits.inc(len(batch.visits))
+            if self._staff is not None:
+                for event in events:
+                    self._staff.publish(event)
+
+    def _requeue(self, batch: _Pending) -> None:
+        newer = self._pending
+        batch.signals.extend(newer.signals)
+        batch.visits.extend(newer.visits)
+        self._pending = batch
+        self.metrics.pending.set(len(batch))
+
+    async def _store(self, batch: _Pending) -> list[AlertEvent]:
+        async with self._pool.connection() as conn:
+            try:
+                async with conn.transaction():
+                    events = await alerts.apply_signals(conn, batch.signals)
+                    await alerts.record_visits(conn, batch.visits)
+                    await alerts.notify(conn, events)
+                    await alerts.notify_visits(conn, batch.visits)
+                return events
+            except alerts.AlertsError as exc:
+                log.error("rules: a batch names something that is gone (%s); one by one", exc)
+        return await self._store_one_by_one(batch)
+
+    async def _store_one_by_one(self, batch: _Pending) -> list[AlertEvent]:
+        stored: list[AlertEvent] = []
+        async with self._pool.connection() as conn:
+            for signal in batch.signals:
+                try:
+                    async with conn.transaction():
+                        events = await alerts.apply_signals(conn, [signal])
+                        await alerts.notify(conn, events)
+                    stored.extend(events)
+                except alerts.AlertsError as exc:
+                    log.error("rules: alert %s not stored: %s", signal.key, exc)
+            for visit in batch.visits:
+                try:
+                    async with conn.transaction():
+                        await alerts.record_visits(conn, [visit])
+                        await alerts.notify_visits(conn, [visit])
+                except alerts.AlertsError as exc:
+                    log.error("rules: visit of run %s not stored: %s", visit.route_run_id, exc)
+        return stored
+
+    # -- what the staff publisher asks ----------------------------------------------------------
+
+    def recipients(self, alert: alerts.Alert) -> list[tuple[str, int]]:
+        """The driver and crew of the alert's run (or of the vehicle's current run)."""
+        run_id = alert.route_run_id
+        if run_id is None and alert.device_id is not None:
+            context = self.engine.devices.get(alert.device_id)
+            current = context.vehicle.current if context else None
+            run_id = current.run.id if current else None
+        slug = self._tenant_slugs.get(alert.tenant_id)
+        if slug is None:
+            return []
+        return [(slug, staff_id) for staff_id in self.engine.crew_of(run_id)]
