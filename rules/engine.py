@@ -11,6 +11,7 @@ withdrawn. Alert keys are stable, so what was emitted before is not emitted twic
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -33,6 +34,7 @@ from tracker import (
 )
 
 CHECKPOINT_EVERY = 32  # fixes
+RECHECK_S = 60.0  # a device's sweep runs at least this often (its state may have changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ class DeviceContext:
     history: deque[Item] = field(default_factory=deque)  # in time order, for re-evaluation
     checkpoints: deque[_Checkpoint] = field(default_factory=deque)
     emitted: list[AlertSignal] = field(default_factory=list)  # since the oldest checkpoint
+    deadline_queued: bool = False
     visits: list[StopVisit] = field(default_factory=list)
     since_checkpoint: int = 0
 
@@ -121,6 +124,9 @@ class RulesEngine:
         self.run_devices: dict[int, int] = {}  # route run id -> the device that drives it
         self.stats = EngineStats()
         self.last_sweep = 0.0
+        # (when the clock next has something to decide for a device, device id): a sweep
+        # looks only at the devices whose time has come.
+        self._deadlines: list[tuple[float, int]] = []
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -157,7 +163,9 @@ class RulesEngine:
         if context is None:
             subject = Subject(tenant_id, device_id, vehicle_id, label)
             vehicle = VehicleState(device_id, tenant_id, vehicle_id, label, runs)
-            self.devices[device_id] = DeviceContext(subject, tenant, vehicle)
+            context = self.devices[device_id] = DeviceContext(subject, tenant, vehicle)
+            context.deadline_queued = True
+            heapq.heappush(self._deadlines, (0.0, device_id))
             return
         context.vehicle.runs = runs
         current = context.vehicle.current
@@ -228,9 +236,39 @@ class RulesEngine:
         """What the clock decides: offline devices, closed time windows, overrun runs."""
         self.last_sweep = now
         out = Outcome()
-        for context in self.devices.values():
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, device_id = heapq.heappop(deadlines)
+            context = self.devices.get(device_id)
+            if context is None:
+                continue
             out.extend(self._sweep_device(context, now))
+            heapq.heappush(deadlines, (self._next_deadline(context, now), device_id))
         return out
+
+    def _next_deadline(self, context: DeviceContext, now: float) -> float:
+        """The earliest time the clock may decide something for this device: going
+        offline, a time window closing, a run overrunning (or a recheck)."""
+        settings = self.settings
+        vehicle = context.vehicle
+        soonest = now + RECHECK_S
+        if context.fleet.offline_key is None and vehicle.t is not None:
+            overdue = vehicle.t + settings.offline_after_s
+            if overdue > now:  # past and not fired: off shift (the recheck looks again)
+                soonest = min(soonest, overdue)
+        for run in vehicle.runs:
+            state = context.stops.get(run.id)
+            if state is not None and state.closed:
+                continue
+            soonest = min(soonest, run.planned_end_s + settings.run_overrun_s)
+            if state is None:
+                if run.first_window_end_s is not None:
+                    soonest = min(soonest, run.first_window_end_s + settings.sweep_grace_s)
+            elif state.window_cursor < len(state.window_order):
+                closes = run.stops[state.window_order[state.window_cursor]].window_end_s
+                if closes is not None:
+                    soonest = min(soonest, closes + settings.sweep_grace_s)
+        return max(soonest, now + 0.001)
 
     # -- evaluation ------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ class StopWatch:
     lon: float = 0.0
     fixes: int = 0
     in_turn: bool = False  # while route progress was at this stop, not on another leg
+    matched: bool = False  # the stand's mean was at this stop at its last fix
     visited: VisitEvidence | None = None
 
 
@@ -96,15 +97,31 @@ def on_fix(
     state: StopsState, obs: Observation, settings: RulesSettings, subject: Subject
 ) -> Outcome:
     out = Outcome()
+    current = obs.run
+    if obs.stand_since is None and not obs.near_stops and not state.watches:
+        if current is not None:  # on the way between stops: the common case
+            _passed(state, current.progress_m, obs, settings, subject, out)
+        return out
     run = state.run
     touched: set[int] = set()
     if obs.stand_since is not None:
+        watches = state.watches
+        for index, watch in watches.items():
+            if watch.stood:  # the stand goes on: its mean may come back to this stop
+                watch.matched = False
+                touched.add(index)
         for index in run.stops_near(obs.stand_x, obs.stand_y):
             stop = run.stops[index]
             distance = math.hypot(obs.stand_x - stop.x, obs.stand_y - stop.y)
             if distance <= stop.radius_m + obs.stand_spread_m:
-                _standing(state, index, distance, obs, settings, subject, out)
                 touched.add(index)
+                watch = watches.get(index)
+                if watch is not None and watch.visited is not None:
+                    watch.last_t, watch.dwell_s = obs.t, obs.stand_s  # served: keep timing
+                    watch.fixes += 1
+                    watch.matched = True
+                    continue
+                _standing(state, index, distance, obs, settings, subject, out)
     for index, distance in obs.near_stops:
         if index in touched:
             continue
@@ -115,7 +132,6 @@ def on_fix(
             touched.add(index)  # standing near it: the stand's mean decides
     for index in [i for i in state.watches if i not in touched]:
         _left(state, index, obs, settings, subject, out)
-    current = obs.run
     if current is not None:
         _passed(state, current.progress_m, obs, settings, subject, out)
     return out
@@ -131,7 +147,7 @@ def _watch(
     watch.fixes += 1
     if obs.run is not None and not watch.in_turn:
         stop = state.run.stops[index]
-        reach_m = 2 * stop.radius_m + settings.pass_margin_m
+        reach_m = 2 * stop.radius_m + settings.pass_margin_m + obs.accuracy_m
         watch.in_turn = abs(obs.run.progress_m - stop.offset_m) <= reach_m
     return watch
 
@@ -148,7 +164,7 @@ def _standing(
     assert obs.stand_since is not None
     watch = _watch(state, index, obs.stand_since, obs, settings)
     watch.first_t = min(watch.first_t, obs.stand_since)
-    watch.stood = True
+    watch.stood = watch.matched = True
     watch.dwell_s = max(watch.dwell_s, obs.stand_s)
     watch.closest_m = min(watch.closest_m, distance)
     watch.lat, watch.lon = obs.stand_lat, obs.stand_lon
@@ -181,8 +197,6 @@ def _left(
             _visit(state, index, watch, VisitStatus.VISITED, watch.visited, subject, watch.last_t)
         )
         return
-    if watch.stood and obs.stand_since is not None:
-        return  # still standing, but the stand's mean moved off this stop: not here after all
     # Weak evidence, and only in the stop's turn (a truck standing at a neighbour served on
     # another leg says nothing about this stop): stood there too briefly to time a dwell
     # (sparse fixes), or crawled through at walking pace.
@@ -190,7 +204,8 @@ def _left(
         watch.passing_fixes >= 2
         and watch.speed_sum_kmh / watch.passing_fixes <= settings.probable_max_speed_kmh
     )
-    if state.status[index] == PENDING and watch.in_turn and (watch.stood or slow):
+    stood = watch.stood and watch.matched  # where the stand ended up, not where it began
+    if state.status[index] == PENDING and (stood or (slow and watch.in_turn)):
         state.status[index] = PROBABLE
         out.visits.append(
             _visit(

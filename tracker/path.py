@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 _PYTHON_WINDOW = 48  # segments; above this numpy wins
-GRID_REACH_M = 100.0  # distance_m is exact up to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,85 +29,49 @@ class Located:
 
 
 class PathIndex:
-    """A polyline (metres) with the cumulative distance at each vertex."""
+    """A polyline (metres) with the cumulative distance at each vertex.
+
+    Each number is kept once, in compact arrays (``array.array``: 8 bytes a value, read
+    fast one by one from Python for a window of a few segments) that numpy views without
+    copying for long stretches: thousands of routes of thousands of vertices fit in memory.
+    """
 
     def __init__(self, xy: Sequence[tuple[float, float]]) -> None:
         points = np.asarray(xy, dtype=np.float64)
         if points.ndim != 2 or points.shape[0] < 2 or points.shape[1] != 2:
             raise ValueError(f"xy: a path needs at least 2 (x, y) points, got {points.shape}")
-        self._start = points[:-1]
-        self._delta = points[1:] - points[:-1]
-        self._length = np.hypot(self._delta[:, 0], self._delta[:, 1])
-        self._cumulative = np.concatenate(([0.0], np.cumsum(self._length)))
-        self._squared = np.where(self._length > 0, self._length**2, 1.0)
-        # The same as plain lists: a window of a few segments is faster in Python than numpy.
-        self._x0 = self._start[:, 0].tolist()
-        self._y0 = self._start[:, 1].tolist()
-        self._dx = self._delta[:, 0].tolist()
-        self._dy = self._delta[:, 1].tolist()
-        self._sq = self._squared.tolist()
-        self._len = self._length.tolist()
-        self._cum = self._cumulative.tolist()
-        self._grid: dict[tuple[int, int], list[int]] | None = None
+        delta = points[1:] - points[:-1]
+        length = np.hypot(delta[:, 0], delta[:, 1])
+        self._x0 = array("d", points[:-1, 0].tobytes())
+        self._y0 = array("d", points[:-1, 1].tobytes())
+        self._dx = array("d", delta[:, 0].tobytes())
+        self._dy = array("d", delta[:, 1].tobytes())
+        self._len = array("d", length.tobytes())
+        self._sq = array("d", np.where(length > 0, length**2, 1.0).tobytes())
+        self._cum = array("d", np.concatenate(([0.0], np.cumsum(length))).tobytes())
+
+    def _view(self, values: array[float]) -> npt.NDArray[np.float64]:
+        return np.frombuffer(values, dtype=np.float64)
 
     def distance_m(self, x: float, y: float) -> float:
         """Distance from ``(x, y)`` to the nearest point of the whole path: what "off the
-        route" means, whichever part of the route the vehicle is near. A grid answers
-        within ``GRID_REACH_M``; farther away (rare: well off route) the whole path is
-        searched."""
-        if self._grid is None:
-            self._grid = self._build_grid()
-        segments = self._grid.get((math.floor(x / GRID_REACH_M), math.floor(y / GRID_REACH_M)))
-        if not segments:
-            return self.locate(x, y).distance_m
-        x0, y0, dx, dy, sq = self._x0, self._y0, self._dx, self._dy, self._sq
-        nearest = GRID_REACH_M * GRID_REACH_M
-        for k in segments:
-            rx, ry = x - x0[k], y - y0[k]
-            share = (rx * dx[k] + ry * dy[k]) / sq[k]
-            share = 0.0 if share < 0.0 else (1.0 if share > 1.0 else share)
-            ex, ey = rx - dx[k] * share, ry - dy[k] * share
-            squared = ex * ex + ey * ey
-            if squared < nearest:
-                nearest = squared
-        if nearest >= GRID_REACH_M * GRID_REACH_M:
-            return self.locate(x, y).distance_m
-        return math.sqrt(nearest)
-
-    def _build_grid(self) -> dict[tuple[int, int], list[int]]:
-        """Cells of GRID_REACH_M: each lists the segments that come within GRID_REACH_M of
-        it, so one cell answers for any point inside it."""
-        grid: dict[tuple[int, int], list[int]] = {}
-        cell = GRID_REACH_M
-        for k in range(len(self._x0)):
-            xa, ya = self._x0[k], self._y0[k]
-            xb, yb = xa + self._dx[k], ya + self._dy[k]
-            for i in range(
-                math.floor((min(xa, xb) - cell) / cell), math.floor((max(xa, xb) + cell) / cell) + 1
-            ):
-                for j in range(
-                    math.floor((min(ya, yb) - cell) / cell),
-                    math.floor((max(ya, yb) + cell) / cell) + 1,
-                ):
-                    grid.setdefault((i, j), []).append(k)
-        return grid
+        route" means, whichever part of the route the vehicle is near. (Asked only when the
+        stretch near the progress is far, so the whole path is searched with numpy.)"""
+        return self.locate(x, y).distance_m
 
     @property
     def length_m(self) -> float:
-        return float(self._cumulative[-1])
+        return self._cum[-1]
 
     def point_at(self, offset_m: float) -> tuple[float, float]:
         """The path's point ``offset_m`` from its start (clamped to the path)."""
         offset_m = min(max(offset_m, 0.0), self.length_m)
-        segment = int(np.searchsorted(self._cumulative, offset_m, side="right")) - 1
-        segment = min(segment, len(self._length) - 1)
-        share = (
-            (offset_m - self._cumulative[segment]) / self._length[segment]
-            if self._length[segment] > 0
-            else 0.0
-        )
-        x, y = self._start[segment] + self._delta[segment] * share
-        return float(x), float(y)
+        segment = min(bisect.bisect_right(self._cum, offset_m) - 1, len(self._len) - 1)
+        length = self._len[segment]
+        share = (offset_m - self._cum[segment]) / length if length > 0 else 0.0
+        return self._x0[segment] + self._dx[segment] * share, self._y0[segment] + self._dy[
+            segment
+        ] * share
 
     def locate(
         self,
@@ -129,7 +93,7 @@ class PathIndex:
         farther on: a vehicle coming back to its route, or driving into an alley it will
         drive out of, is at the earliest place along the route that explains the fix.
         """
-        first, last = 0, len(self._length)
+        first, last = 0, len(self._len)
         low, high = 0.0, self.length_m
         if around_m is not None:
             low, high = max(0.0, around_m - behind_m), min(self.length_m, around_m + ahead_m)
@@ -198,14 +162,16 @@ class PathIndex:
     def _project(
         self, x: float, y: float, first: int, last: int, low: float, high: float
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        start, delta = self._start[first:last], self._delta[first:last]
-        relative = np.array([x, y]) - start
-        share = (relative * delta).sum(axis=1) / self._squared[first:last]
-        length = np.where(self._length[first:last] > 0, self._length[first:last], 1.0)
-        lowest = np.maximum(0.0, (low - self._cumulative[first:last]) / length)
-        highest = np.minimum(1.0, (high - self._cumulative[first:last]) / length)
+        x0, y0 = self._view(self._x0)[first:last], self._view(self._y0)[first:last]
+        dx, dy = self._view(self._dx)[first:last], self._view(self._dy)[first:last]
+        cumulative = self._view(self._cum)[first:last]
+        length = self._view(self._len)[first:last]
+        rx, ry = x - x0, y - y0
+        share = (rx * dx + ry * dy) / self._view(self._sq)[first:last]
+        safe_length = np.where(length > 0, length, 1.0)
+        lowest = np.maximum(0.0, (low - cumulative) / safe_length)
+        highest = np.minimum(1.0, (high - cumulative) / safe_length)
         share = np.minimum(np.maximum(share, lowest), highest)
-        nearest = start + delta * share[:, None]
-        distances = np.hypot(nearest[:, 0] - x, nearest[:, 1] - y)
-        offsets = self._cumulative[first:last] + share * self._length[first:last]
+        distances = np.hypot(rx - dx * share, ry - dy * share)
+        offsets = cumulative + share * length
         return offsets, distances

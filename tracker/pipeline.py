@@ -151,6 +151,13 @@ class Tracker:
         gap_s = obs.gap_s or 0.0
         if gap_s >= settings.unseen_gap_s:
             current.gap_since_progress = True
+        standing = state.stand_since is not None and state.stand_fixes >= 2
+        if standing and not current.lost and not current.gap_since_progress:
+            # Still standing where progress was found: the answer has not changed (and
+            # noise around a parked truck should not push progress about).
+            obs.off_path_m = current.off_path_m
+            obs.on_path = True
+            return
         if state.t is not None:
             # How far the vehicle may have driven since the last fix: the straight line, or
             # the speeds it reported times the time (a winding street between sparse fixes).
@@ -189,16 +196,20 @@ class Tracker:
 
     def _stops(self, obs: Observation) -> None:
         current = obs.run
-        if current is None:
+        # Faster than a crawl, a vehicle serves no stop: most fixes stop here.
+        if current is None or obs.speed_kmh > self.settings.probable_max_speed_kmh:
             return
         run = current.run
+        x, y, accuracy_m = obs.x, obs.y, obs.accuracy_m
         near = []
-        for index in run.stops_near(obs.x, obs.y):
-            stop = run.stops[index]
-            distance = math.hypot(obs.x - stop.x, obs.y - stop.y)
+        stops = run.stops
+        for index in run.stops_near(x, y):
+            stop = stops[index]
+            dx, dy = x - stop.x, y - stop.y
             # A vehicle standing at the stop reads up to about its accuracy away from it.
-            if distance <= stop.radius_m + min(obs.accuracy_m, stop.radius_m):
-                near.append((index, distance))
+            reach = stop.radius_m + (accuracy_m if accuracy_m < stop.radius_m else stop.radius_m)
+            if dx * dx + dy * dy <= reach * reach:
+                near.append((index, math.sqrt(dx * dx + dy * dy)))
         obs.near_stops = tuple(near)
 
     def _sites(self, obs: Observation) -> None:
