@@ -98,6 +98,7 @@ class IngestService:
         )
         self._event_filter = EventFilter()
         self._reorder = ReorderBuffer(self._ingest.reorder_window_ms / 1000)
+        self._direct = self._ingest.reorder_window_ms == 0
         self._directory = DeviceDirectory(pool, self._clock)
         self._acks = AckTracker(lambda mid, qos: None)
         self._writer = BatchWriter(
@@ -287,7 +288,8 @@ class IngestService:
                 device,
             )
         accepted = 0
-        for fix in decoded.fixes:
+        # In time order within the message (a store-and-forward batch may come unsorted).
+        for fix in sorted(decoded.fixes, key=_fix_time):
             verdict = self._filter.check(device.device_id, fix)
             if verdict is Verdict.ACCEPT:
                 accepted += 1
@@ -355,7 +357,10 @@ class IngestService:
                 self._push(decoded)
 
     def _push(self, item: DeviceItem) -> None:
-        self._reorder.push(item, self._clock.monotonic())
+        if self._direct:  # no reorder window: the rules engine re-evaluates late items
+            self._deliver(item)
+        else:
+            self._reorder.push(item, self._clock.monotonic())
 
     def _reject(
         self,
@@ -427,3 +432,7 @@ def _explain(verdict: Verdict, fix: Fix) -> str:
     if verdict is Verdict.JUMP:
         return f"fix at {fix.time.isoformat()} implies an impossible speed from its neighbours"
     return f"another fix of this device at {fix.time.isoformat()} has other coordinates"
+
+
+def _fix_time(fix: Fix) -> dt.datetime:
+    return fix.time

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -281,28 +282,35 @@ class RulesEngine:
         if isinstance(item, FixInput):
             return self._evaluate_fix(context, item)
         vehicle = context.vehicle
-        current = vehicle.current
-        if current is None:
-            return Outcome()
-        state = context.stops_of(current.run)
         if isinstance(item, BinLift):
+            current = vehicle.current
+            if current is None:
+                return Outcome()
             if item.lat is None or item.lon is None:
                 x, y, lat, lon = vehicle.x, vehicle.y, vehicle.lat, vehicle.lon
             else:
                 x, y = context.tenant.projection.to_xy(item.lat, item.lon)
                 lat, lon = item.lat, item.lon
+            state = context.stops_of(current.run)
             return stops.bin_lift(state, item.t, x, y, lat, lon, context.subject)
-        if item.route_run_id != current.run.id:
-            state = context.stops.get(item.route_run_id) or state
-            if state.run.id != item.route_run_id:
-                return Outcome()
+        # A crew confirmation names its run: it counts even after the run ended (a stop
+        # missed at the run's end is then served late).
+        run = next((r for r in vehicle.runs if r.id == item.route_run_id), None)
+        if run is None:
+            return Outcome()
         position = None
         if item.lat is not None and item.lon is not None:
             x, y = context.tenant.projection.to_xy(item.lat, item.lon)
             position = (x, y, item.lat, item.lon)
-        reach = max(2 * current.run.max_radius_m, 50.0)
+        reach = max(2 * run.max_radius_m, 50.0)
         return stops.confirm(
-            state, item.stop_seq, item.t, item.staff_id, position, context.subject, reach
+            context.stops_of(run),
+            item.stop_seq,
+            item.t,
+            item.staff_id,
+            position,
+            context.subject,
+            reach,
         )
 
     def _evaluate_fix(self, context: DeviceContext, fix: FixInput) -> Outcome:
@@ -395,7 +403,9 @@ class RulesEngine:
         if window_s <= 0:
             return
         if context.since_checkpoint == 0:
-            self._checkpoint(context, item.t)
+            # The first one is the fresh state, before anything: a fix older than the first
+            # delivered can still be put in its place.
+            self._checkpoint(context, item.t if context.checkpoints else -math.inf)
         context.history.append(item)
         context.emitted.extend(out.signals)
         context.visits.extend(out.visits)
@@ -435,6 +445,10 @@ class RulesEngine:
                 break
         if any(item.t == fix.t for item in context.history if isinstance(item, FixInput)):
             return Outcome()  # the same fix again
+        newest = context.vehicle.t
+        if newest is not None and fix.t < newest - self.settings.rewind_window_s:
+            self.stats.too_late_fixes += 1
+            return Outcome()
         if checkpoint is None:
             self.stats.too_late_fixes += 1
             return Outcome()
@@ -466,11 +480,14 @@ class RulesEngine:
         out.signals = [s for s in replayed.signals if (s.key, s.change) not in before]
         still_open = {s.key for s in replayed.signals if s.change is Change.OPENED}
         resolved = {s.key for s in replayed.signals if s.change is Change.RESOLVED}
+        # An alert already resolved stays as it was (the store ignores a second end).
+        resolved_before = {s.key for s in previous if s.change is Change.RESOLVED}
         for old in previous:
             if (
                 old.change is Change.OPENED
                 and old.key not in still_open
                 and old.key not in resolved
+                and old.key not in resolved_before
             ):
                 out.signals.append(_withdrawn(old, fix.t))
         out.visits = [v for v in replayed.visits if _visit_key(v) not in previous_visits]

@@ -22,7 +22,8 @@ class FleetState:
     inside: frozenset[int] | None = None  # geofences, confirmed (None: no fix yet)
     crossing: dict[int, int] = field(default_factory=dict)  # geofence -> fixes on the new side
     offline_key: str | None = None
-    offline_since: float = 0.0
+    offline_since: float = 0.0  # when the offline alert opened (fix time)
+    offline_last_t: float = 0.0  # the last fix before the silence
 
     def clone(self) -> FleetState:
         copy = replace(self)
@@ -196,7 +197,8 @@ def offline_sweep(
         return []
     if now - last_t < settings.offline_after_s:
         return []
-    state.offline_since = last_t
+    state.offline_since = last_t + settings.offline_after_s  # when it opened
+    state.offline_last_t = last_t
     state.offline_key = alert_key(AlertKind.OFFLINE, subject, last_t)
     return [
         signal(
@@ -225,7 +227,7 @@ def back_online(state: FleetState, t: float, subject: Subject) -> list[AlertSign
             subject,
             max(t, state.offline_since),
             f"Thiết bị của xe {subject.label} đã kết nối lại",
-            {"silent_s": round(t - state.offline_since, 1)},
+            {"silent_s": round(max(t - state.offline_last_t, 0.0), 1)},
             resolution=Resolution.CLEARED,
         )
     ]

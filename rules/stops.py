@@ -106,20 +106,20 @@ def on_fix(
     touched: set[int] = set()
     if obs.stand_since is not None:
         watches = state.watches
-        for index, watch in watches.items():
-            if watch.stood:  # the stand goes on: its mean may come back to this stop
-                watch.matched = False
+        for index, kept in watches.items():
+            if kept.stood:  # the stand goes on: its mean may come back to this stop
+                kept.matched = False
                 touched.add(index)
         for index in run.stops_near(obs.stand_x, obs.stand_y):
             stop = run.stops[index]
             distance = math.hypot(obs.stand_x - stop.x, obs.stand_y - stop.y)
             if distance <= stop.radius_m + obs.stand_spread_m:
                 touched.add(index)
-                watch = watches.get(index)
-                if watch is not None and watch.visited is not None:
-                    watch.last_t, watch.dwell_s = obs.t, obs.stand_s  # served: keep timing
-                    watch.fixes += 1
-                    watch.matched = True
+                served = watches.get(index)
+                if served is not None and served.visited is not None:
+                    served.last_t, served.dwell_s = obs.t, obs.stand_s  # keep its timing
+                    served.fixes += 1
+                    served.matched = True
                     continue
                 _standing(state, index, distance, obs, settings, subject, out)
     for index, distance in obs.near_stops:

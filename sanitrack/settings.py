@@ -37,7 +37,9 @@ class IngestSettings(BaseModel):
     batch_max_rows: int = Field(5000, ge=1, le=100_000)
     batch_max_delay_ms: int = Field(100, ge=1, le=60_000)
     # Fixes of one device are held this long (wall time) and released in fix-time order.
-    reorder_window_ms: int = Field(500, ge=0, le=60_000)
+    # 0: each fix goes to the rules engine as it arrives (sorted within its message), with
+    # no delay on the alert path; the engine re-evaluates the rare late one in order.
+    reorder_window_ms: int = Field(0, ge=0, le=60_000)
     # Messages received but not yet stored or dead-lettered. Past this bound the
     # subscriber stops reading, so the broker holds the rest (MQTT back-pressure).
     max_pending_messages: int = Field(20_000, ge=10, le=65_535)
@@ -85,6 +87,9 @@ class RulesSettings(BaseModel):
     max_accuracy_m: float = Field(100.0, gt=0, le=1000)
     # missed_stop: standing still inside the stop's radius this long serves it ...
     min_dwell_s: float = Field(20.0, gt=0, le=3600)
+    # (a stand is timed from halfway between the last moving fix and its first stopped one,
+    # at most this much before the first stopped fix)
+    stand_lead_max_s: float = Field(15.0, ge=0, le=600)
     # ... passing through it no faster than this (mean) makes it probably served ...
     probable_max_speed_kmh: float = Field(5.0, ge=0, le=50)
     # ... and progress this far beyond it, unserved, tells the driver at once.

@@ -98,7 +98,10 @@ class Tracker:
             state.stand_since = None
             return
         if state.stand_since is None:
-            state.stand_since = obs.t
+            # It stopped somewhere between the last moving fix and this one: halfway, on
+            # average (a sparse fix rate would otherwise cut every dwell short by a gap).
+            gap_s = min(obs.gap_s or 0.0, 2 * self.settings.stand_lead_max_s)
+            state.stand_since = obs.t - gap_s / 2
             state.stand_fixes = 0
             state.stand_x_sum = state.stand_y_sum = 0.0
             state.stand_lat_sum = state.stand_lon_sum = state.stand_accuracy_sum_m = 0.0
