@@ -27,6 +27,7 @@ tracks are fed to one engine on one core, and fix checks per second are timed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import gc
 import math
@@ -189,6 +190,7 @@ def score(
     settings: RulesSettings,
 ) -> list[Scored]:
     start_s = scenario.start.timestamp()
+    interval_s = scenario.config.interval_s
     slug_of = {device_id: slug for slug, device_id in device_ids.items()}
     opened = [s for s in signals if s.change is Change.OPENED]
     by_kind: dict[AlertKind, list[AlertSignal]] = defaultdict(list)
@@ -199,9 +201,10 @@ def score(
         entries[entry.kind].append(entry)
     results = []
 
-    # wrong_route
+    # wrong_route: excursions back inside the corridor for less than resolve_s between them
+    # are one excursion (the rule's hysteresis, as specified, and what a dispatcher wants)
     wrong = Scored("wrong_route")
-    excursions = entries[FaultKind.WRONG_ROUTE]
+    excursions = merged(entries[FaultKind.WRONG_ROUTE], settings.resolve_s + interval_s)
     long_enough = [
         e for e in excursions if e.end_s is None or e.end_s - e.start_s >= settings.min_off_route_s
     ]
@@ -213,12 +216,16 @@ def score(
         slug = slug_of[signal.device_id]
         at = signal.at.timestamp() - start_s
         confirmed = _seconds(signal.evidence["confirmed_at"]) - start_s
-        hit = None
-        for n, entry in enumerate(excursions):
-            end = entry.end_s if entry.end_s is not None else math.inf
-            if entry.device == slug and entry.start_s - MATCH_S <= at <= end + MATCH_S:
-                hit = n
-                break
+        # The excursion it belongs to: of those it falls in, the one that began nearest.
+        candidates = [
+            (abs(at - entry.start_s), n)
+            for n, entry in enumerate(excursions)
+            if entry.device == slug
+            and entry.start_s - MATCH_S
+            <= at
+            <= (entry.end_s if entry.end_s is not None else math.inf) + MATCH_S
+        ]
+        hit = min(candidates)[1] if candidates else None
         if hit is None:
             continue
         wrong.true_alerts += 1
@@ -238,10 +245,24 @@ def score(
         for s in signals
         if s.kind is AlertKind.MISSED_STOP and s.resolution is Resolution.VISITED_LATE
     }
-    skipped = {(e.device, e.stop): e for e in entries[FaultKind.SKIPPED_STOP]}
+    # A stop driven past while the device was offline left no data: excluded, and counted.
+    gaps: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for dropout in entries[FaultKind.DROPOUT]:
+        gaps[dropout.device].append((dropout.start_s, (dropout.end_s or math.inf) + interval_s))
+    unseen = {
+        (e.device, e.stop)
+        for e in entries[FaultKind.SKIPPED_STOP]
+        if any(a <= e.start_s <= b for a, b in gaps[e.device])
+    }
+    skipped = {
+        (e.device, e.stop): e
+        for e in entries[FaultKind.SKIPPED_STOP]
+        if (e.device, e.stop) not in unseen
+    }
     late = {(e.device, e.stop): e for e in entries[FaultKind.LATE_STOP]}
     missed = Scored("missed_stop")
     missed.truths = len(skipped) + len(late)
+    missed.excluded = len(unseen)
     found = set()
     for signal in by_kind[AlertKind.MISSED_STOP]:
         key = (slug_of[signal.device_id], signal.stop_seq)
@@ -250,6 +271,8 @@ def score(
             truth_entry: TruthEntry | None = late[key]
         elif signal.key in resolved_by_visit:
             continue  # served after all: not a missed stop (scored with the notices below)
+        elif key in unseen:
+            continue  # no data: neither right nor wrong
         else:
             truth_entry = skipped.get(key)
         missed.alerts += 1
@@ -325,6 +348,23 @@ def score(
         other.true_alerts = other.alerts  # no truth kept for these: counted, not scored
         results.append(other)
     return results
+
+
+def merged(excursions: list[TruthEntry], gap_s: float) -> list[TruthEntry]:
+    """Excursions of one device less than ``gap_s`` apart, joined."""
+    out: list[TruthEntry] = []
+    for entry in sorted(excursions, key=lambda e: (e.device, e.start_s)):
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.device == entry.device
+            and last.end_s is not None
+            and entry.start_s - last.end_s < gap_s
+        ):
+            out[-1] = dataclasses.replace(last, end_s=entry.end_s)
+        else:
+            out.append(entry)
+    return out
 
 
 def _seconds(text: str) -> float:
