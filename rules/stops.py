@@ -113,7 +113,7 @@ def on_fix(
         for index in run.stops_near(obs.stand_x, obs.stand_y):
             stop = run.stops[index]
             distance = math.hypot(obs.stand_x - stop.x, obs.stand_y - stop.y)
-            if distance <= stop.radius_m + obs.stand_spread_m:
+            if distance <= stop.radius_m:  # where it stood: the stand's mean
                 touched.add(index)
                 served = watches.get(index)
                 if served is not None and served.visited is not None:
@@ -204,7 +204,12 @@ def _left(
         watch.passing_fixes >= 2
         and watch.speed_sum_kmh / watch.passing_fixes <= settings.probable_max_speed_kmh
     )
-    stood = watch.stood and watch.matched  # where the stand ended up, not where it began
+    # Stood there (where the stand ended up, not where it began) for as long as a service
+    # takes, as far as the fixes can tell: from the stand's start to this first fix moving
+    # again. With 5 s fixes a stop of a few seconds cannot pass; with 30 s fixes one stopped
+    # fix can.
+    could_dwell_s = obs.t - watch.first_t
+    stood = watch.stood and watch.matched and could_dwell_s >= settings.min_dwell_s
     if state.status[index] == PENDING and (stood or (slow and watch.in_turn)):
         state.status[index] = PROBABLE
         out.visits.append(

@@ -90,6 +90,7 @@ class RulesSettings(BaseModel):
     # (a stand is timed from halfway between the last moving fix and its first stopped one,
     # at most this much before the first stopped fix)
     stand_lead_max_s: float = Field(15.0, ge=0, le=600)
+
     # ... passing through it no faster than this (mean) makes it probably served ...
     probable_max_speed_kmh: float = Field(5.0, ge=0, le=50)
     # ... and progress this far beyond it, unserved, tells the driver at once.
