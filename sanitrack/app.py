@@ -211,9 +211,8 @@ def _snapshot(pool: Pool) -> SnapshotQuery:
             .astimezone(VIETNAM)
             .replace(hour=0, minute=0, second=0, microsecond=0)
         )
-        states = [alerts.AlertState.OPEN, alerts.AlertState.ACKNOWLEDGED]
         async with pool.connection() as conn:
-            found = await alerts.list_alerts(conn, principal.tenant_id, states=states, limit=5000)
+            found = await alerts.open_alerts(conn, principal.tenant_id)
             visits = await alerts.visits_since(conn, today)
         return Snapshot(
             [a for a in found if wanted.matches(a.vehicle_id, a.route_run_id)],
