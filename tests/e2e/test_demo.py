@@ -3,13 +3,17 @@ simulated city."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import websockets
 
 from broker import free_port
 
@@ -28,6 +32,7 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
             "SANITRACK_BROKER__PORT": str(free_port()),
             "SANITRACK_DEMO__INTERVAL_S": "1",
             "SANITRACK_DEMO__FAULTS": "none",
+            "SANITRACK_LIVE_TOKENS": '{"e2e-token": "hadong-urenco"}',
         }
     )
     demo = subprocess.Popen(
@@ -61,6 +66,10 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
     assert health is not None
     assert health.status_code == 200
     assert health.json()["database"] is True
+    # The live feed answers a subscription with a snapshot of the company's alerts.
+    snapshot = asyncio.run(_live_snapshot(f"ws://127.0.0.1:{http_port}/ws/live?token=e2e-token"))
+    assert snapshot["type"] == "snapshot"
+    assert isinstance(snapshot["alerts"], list)
     output, _ = demo.communicate(timeout=90)
     assert demo.returncode == 0, output
     assert "Health   : http://127.0.0.1:" in output
@@ -70,3 +79,14 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
     assert stored >= 3 * 10 + 2
     assert "dead letters: 0" in final
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
+    assert "Alerts   : ws://127.0.0.1:" in output
+    assert "alerts:" in final
+
+
+async def _live_snapshot(url: str) -> dict[str, Any]:
+    async with websockets.connect(url) as socket:
+        await socket.send(json.dumps({"op": "subscribe", "channels": ["alerts", "stops"]}))
+        while True:
+            message = json.loads(await asyncio.wait_for(socket.recv(), 10))
+            if message["type"] != "heartbeat":
+                return dict(message)
