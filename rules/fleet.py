@@ -79,11 +79,15 @@ def idle(
     state: FleetState, obs: Observation, settings: RulesSettings, subject: Subject
 ) -> list[AlertSignal]:
     """Ignition on, standing still, not at a stop nor a site, for ``idle_after_s``."""
-    idling = obs.ignition is True and not obs.moving and not obs.near_stops and not obs.in_site
+    idling = obs.ignition is True and not obs.moving and not obs.in_site
     if idling:
         if state.idle_since is None:
             state.idle_since = obs.t
-        if state.idle_key is None and obs.t - state.idle_since >= settings.idle_after_s:
+        if (
+            state.idle_key is None
+            and obs.t - state.idle_since >= settings.idle_after_s
+            and not _at_a_stop(obs)
+        ):
             state.idle_key = alert_key(AlertKind.IDLE, subject, state.idle_since)
             return [
                 signal(
@@ -115,6 +119,19 @@ def idle(
             resolution=Resolution.CLEARED,
         )
     ]
+
+
+def _at_a_stop(obs: Observation) -> bool:
+    """Standing at one of its run's stops (serving it, or waiting for the bins): not idle."""
+    if obs.run is None:
+        return False
+    run = obs.run.run
+    for index in run.stops_near(obs.x, obs.y):
+        stop = run.stops[index]
+        reach = stop.radius_m + obs.accuracy_m
+        if (obs.x - stop.x) ** 2 + (obs.y - stop.y) ** 2 <= reach * reach:
+            return True
+    return False
 
 
 def geofences(

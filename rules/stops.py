@@ -65,6 +65,9 @@ class StopsState:
     missed: set[int] = field(default_factory=set)  # missed for good
     watches: dict[int, StopWatch] = field(default_factory=dict)
     pass_cursor: int = 0  # stops before it were checked for being passed
+    # The stops at the current stand, found where its mean was (found again when it moves).
+    stand_hits: tuple[tuple[int, float], ...] = ()
+    stand_anchor: tuple[float, float, float] = (math.nan, 0.0, 0.0)  # since, x, y
     window_cursor: int = 0
     closed: bool = False  # the run ended and its unserved stops are missed
 
@@ -102,7 +105,6 @@ def on_fix(
         if current is not None:  # on the way between stops: the common case
             _passed(state, current.progress_m, obs, settings, subject, out)
         return out
-    run = state.run
     touched: set[int] = set()
     if obs.stand_since is not None:
         watches = state.watches
@@ -110,18 +112,15 @@ def on_fix(
             if kept.stood:  # the stand goes on: its mean may come back to this stop
                 kept.matched = False
                 touched.add(index)
-        for index in run.stops_near(obs.stand_x, obs.stand_y):
-            stop = run.stops[index]
-            distance = math.hypot(obs.stand_x - stop.x, obs.stand_y - stop.y)
-            if distance <= stop.radius_m:  # where it stood: the stand's mean
-                touched.add(index)
-                served = watches.get(index)
-                if served is not None and served.visited is not None:
-                    served.last_t, served.dwell_s = obs.t, obs.stand_s  # keep its timing
-                    served.fixes += 1
-                    served.matched = True
-                    continue
-                _standing(state, index, distance, obs, settings, subject, out)
+        for index, distance in _stand_hits(state, obs):  # where it stands: the stand's mean
+            touched.add(index)
+            served = watches.get(index)
+            if served is not None and served.visited is not None:
+                served.last_t, served.dwell_s = obs.t, obs.stand_s  # keep its timing
+                served.fixes += 1
+                served.matched = True
+                continue
+            _standing(state, index, distance, obs, settings, subject, out)
     for index, distance in obs.near_stops:
         if index in touched:
             continue
@@ -135,6 +134,25 @@ def on_fix(
     if current is not None:
         _passed(state, current.progress_m, obs, settings, subject, out)
     return out
+
+
+def _stand_hits(state: StopsState, obs: Observation) -> tuple[tuple[int, float], ...]:
+    """The stops whose radius holds the stand's mean; looked up again only when the mean
+    has moved a metre (it settles as fixes come)."""
+    since, x, y = state.stand_anchor
+    if since == obs.stand_since and abs(obs.stand_x - x) + abs(obs.stand_y - y) < 1.0:
+        return state.stand_hits
+    run = state.run
+    hits = []
+    for index in run.stops_near(obs.stand_x, obs.stand_y):
+        stop = run.stops[index]
+        distance = math.hypot(obs.stand_x - stop.x, obs.stand_y - stop.y)
+        if distance <= stop.radius_m:
+            hits.append((index, distance))
+    state.stand_hits = tuple(hits)
+    assert obs.stand_since is not None
+    state.stand_anchor = (obs.stand_since, obs.stand_x, obs.stand_y)
+    return state.stand_hits
 
 
 def _watch(

@@ -201,8 +201,13 @@ class Tracker:
 
     def _stops(self, obs: Observation) -> None:
         current = obs.run
-        # Faster than a crawl, a vehicle serves no stop: most fixes stop here.
-        if current is None or obs.speed_kmh > self.settings.probable_max_speed_kmh:
+        # Faster than a crawl, a vehicle serves no stop; standing, the stand's mean position
+        # (not each noisy fix) says where it is: only a crawl needs the stops near the fix.
+        if (
+            current is None
+            or obs.speed_kmh > self.settings.probable_max_speed_kmh
+            or obs.stand_since is not None
+        ):
             return
         run = current.run
         x, y, accuracy_m = obs.x, obs.y, obs.accuracy_m

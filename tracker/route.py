@@ -88,13 +88,18 @@ def track_run(run: RouteRun, projection: LocalProjection) -> TrackedRun:
                 window_end_s=stop.window_end.timestamp() if stop.window_end else None,
             )
         )
-    cell = max(2 * max((s.radius_m for s in stops), default=0.0), 50.0)
+    # Each stop is listed in the cells that come within twice its radius of it, so the one
+    # cell of a point lists every stop the point may be near, and few others.
+    cell = 25.0
     grid: dict[tuple[int, int], list[int]] = {}
     for index, tracked in enumerate(stops):
-        x, y = tracked.x, tracked.y
-        for i in range(math.floor((x - cell) / cell), math.floor((x + cell) / cell) + 1):
-            for j in range(math.floor((y - cell) / cell), math.floor((y + cell) / cell) + 1):
-                grid.setdefault((i, j), []).append(index)
+        x, y, reach = tracked.x, tracked.y, 2 * tracked.radius_m
+        for i in range(math.floor((x - reach) / cell), math.floor((x + reach) / cell) + 1):
+            for j in range(math.floor((y - reach) / cell), math.floor((y + reach) / cell) + 1):
+                nearest_x = min(max(x, i * cell), (i + 1) * cell)
+                nearest_y = min(max(y, j * cell), (j + 1) * cell)
+                if math.hypot(nearest_x - x, nearest_y - y) <= reach:
+                    grid.setdefault((i, j), []).append(index)
     driver_first = sorted(run.crew, key=lambda member: (member.role != "driver", member.staff_id))
     return TrackedRun(
         id=run.id,
