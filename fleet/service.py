@@ -304,3 +304,18 @@ async def staff_names(conn: AsyncConnection[Any], tenant_id: int) -> dict[int, s
         "SELECT id, full_name FROM staff WHERE tenant_id = %s", (tenant_id,)
     )
     return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+async def fleet_fingerprint(conn: AsyncConnection[Any], tenant_id: int) -> str:
+    """A digest of a tenant's devices (and what they are linked to) and geofences: readers
+    that keep them in memory reload only when it changes."""
+    cursor = await conn.execute(
+        "SELECT md5(coalesce((SELECT string_agg(id || ':' || active || ':'"
+        " || coalesce(vehicle_id, 0) || ':' || coalesce(staff_id, 0), ',' ORDER BY id)"
+        " FROM devices WHERE tenant_id = %s), '') || '|' || coalesce((SELECT"
+        " string_agg(id || ':' || md5(area::text) || ':' || kind, ',' ORDER BY id)"
+        " FROM geofences WHERE tenant_id = %s), ''))",
+        (tenant_id, tenant_id),
+    )
+    row = await cursor.fetchone()
+    return str(row[0]) if row else ""

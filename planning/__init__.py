@@ -20,6 +20,7 @@ from planning.service import (
     create_route_run,
     get_route_run,
     list_route_runs,
+    runs_fingerprint,
     set_run_status,
 )
 
@@ -39,5 +40,6 @@ __all__ = [
     "create_route_run",
     "get_route_run",
     "list_route_runs",
+    "runs_fingerprint",
     "set_run_status",
 ]

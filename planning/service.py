@@ -192,3 +192,17 @@ async def _runs(conn: AsyncConnection[Any], where: str, params: tuple[Any, ...])
         )
         for row in rows
     ]
+
+
+async def runs_fingerprint(
+    conn: AsyncConnection[Any], tenant_id: int, local_dates: list[dt.date]
+) -> str:
+    """A digest of which runs exist on these dates and their statuses: a reader that keeps
+    runs in memory reloads only when it changes (runs are otherwise never edited)."""
+    cursor = await conn.execute(
+        "SELECT md5(coalesce(string_agg(id || ':' || status, ',' ORDER BY id), ''))"
+        " FROM route_runs WHERE tenant_id = %s AND local_date = ANY(%s)",
+        (tenant_id, local_dates),
+    )
+    row = await cursor.fetchone()
+    return str(row[0]) if row else ""

@@ -25,9 +25,11 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg import AsyncConnection
 
 import alerts
 import fleet
@@ -41,7 +43,7 @@ from rules.stops import Outcome
 from sanitrack.clock import Clock, SystemClock
 from sanitrack.settings import RulesSettings
 from storage import Pool
-from tracker import GeofenceIndex, track_run
+from tracker import GeofenceIndex, TrackedRun, track_run
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,9 @@ class RulesService:
         self._wake = asyncio.Event()
         self._devices: dict[int, _DeviceInfo] = {}
         self._tenant_slugs: dict[int, str] = {}
+        self._fingerprints: dict[int, tuple[str, str, dt.date]] = {}
+        # tenant -> route run id -> the run, projected once (runs are never edited)
+        self._tracked: dict[int, dict[int, TrackedRun]] = {}
         self.ready = asyncio.Event()
 
     def send_to_staff(self, staff: alerts.StaffAlertPublisher) -> None:
@@ -209,44 +214,65 @@ class RulesService:
                 await asyncio.wait_for(asyncio.shield(self._write_pending()), 10)
 
     async def load(self) -> None:
-        """Tenants, geofences, devices and the route runs of yesterday, today and tomorrow."""
+        """Tenants, geofences, devices and the route runs of yesterday, today and tomorrow.
+        A tenant whose runs, devices and geofences have not changed since the last load is
+        skipped; the event loop gets a turn every few hundred devices."""
         today = self._clock.now().astimezone(VIETNAM).date()
         days = [today - dt.timedelta(days=1), today, today + dt.timedelta(days=1)]
         async with self._pool.connection() as conn:
             for tenant in await fleet.list_tenants(conn):
-                runs = [
-                    run
-                    for day in days
-                    for run in await planning.list_route_runs(conn, tenant.id, day)
-                    if run.status in (planning.RunStatus.PLANNED, planning.RunStatus.ACTIVE)
-                ]
-                geofences = await fleet.list_geofences(conn, tenant.id)
-                devices = await fleet.list_devices(conn, tenant.id)
-                if not devices:
+                fingerprint = (
+                    await planning.runs_fingerprint(conn, tenant.id, days),
+                    await fleet.fleet_fingerprint(conn, tenant.id),
+                    today,
+                )
+                if self._fingerprints.get(tenant.id) == fingerprint:
                     continue
-                projection = self._projection(tenant.id, runs, geofences)
-                self.engine.set_tenant(tenant.id, projection, GeofenceIndex(geofences, projection))
-                self._tenant_slugs[tenant.id] = tenant.slug
-                vehicles = await fleet.vehicle_codes(conn, tenant.id)
-                people = await fleet.staff_names(conn, tenant.id)
-                projection = self.engine.tenants[tenant.id].projection
-                by_vehicle: dict[int, list[planning.RouteRun]] = {}
-                for run in runs:
-                    by_vehicle.setdefault(run.vehicle_id, []).append(run)
-                for device in devices:
-                    if not device.active:
-                        continue
-                    vehicle_runs = by_vehicle.get(device.vehicle_id or -1, [])
-                    tracked = tuple(track_run(run, projection) for run in vehicle_runs)
-                    label = (
-                        vehicles.get(device.vehicle_id, device.slug)
-                        if device.vehicle_id is not None
-                        else people.get(device.staff_id or -1, device.slug)
-                    )
-                    self.engine.set_device(device.id, tenant.id, device.vehicle_id, label, tracked)
-                    self._devices[device.id] = _DeviceInfo(
-                        tenant.id, tenant.slug, device.vehicle_id, device.staff_id
-                    )
+                await self._load_tenant(conn, tenant, days)
+                self._fingerprints[tenant.id] = fingerprint
+
+    async def _load_tenant(
+        self, conn: AsyncConnection[Any], tenant: fleet.Tenant, days: list[dt.date]
+    ) -> None:
+        runs = [
+            run
+            for day in days
+            for run in await planning.list_route_runs(conn, tenant.id, day)
+            if run.status in (planning.RunStatus.PLANNED, planning.RunStatus.ACTIVE)
+        ]
+        geofences = await fleet.list_geofences(conn, tenant.id)
+        devices = await fleet.list_devices(conn, tenant.id)
+        if not devices:
+            return
+        projection = self._projection(tenant.id, runs, geofences)
+        self.engine.set_tenant(tenant.id, projection, GeofenceIndex(geofences, projection))
+        self._tenant_slugs[tenant.id] = tenant.slug
+        vehicles = await fleet.vehicle_codes(conn, tenant.id)
+        people = await fleet.staff_names(conn, tenant.id)
+        projection = self.engine.tenants[tenant.id].projection
+        by_vehicle: dict[int, list[TrackedRun]] = {}
+        known = self._tracked.get(tenant.id, {})
+        current: dict[int, TrackedRun] = {}
+        for run in runs:
+            tracked = known.get(run.id) or track_run(run, projection)
+            current[run.id] = tracked
+            by_vehicle.setdefault(run.vehicle_id, []).append(tracked)
+        self._tracked[tenant.id] = current
+        for n, device in enumerate(devices, start=1):
+            if n % 500 == 0:
+                await asyncio.sleep(0)
+            if not device.active:
+                continue
+            label = (
+                vehicles.get(device.vehicle_id, device.slug)
+                if device.vehicle_id is not None
+                else people.get(device.staff_id or -1, device.slug)
+            )
+            vehicle_runs = tuple(by_vehicle.get(device.vehicle_id or -1, ()))
+            self.engine.set_device(device.id, tenant.id, device.vehicle_id, label, vehicle_runs)
+            self._devices[device.id] = _DeviceInfo(
+                tenant.id, tenant.slug, device.vehicle_id, device.staff_id
+            )
 
     def _projection(
         self, tenant_id: int, runs: Sequence[planning.RouteRun], geofences: Sequence[fleet.Geofence]

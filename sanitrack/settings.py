@@ -116,7 +116,7 @@ class RulesSettings(BaseModel):
     # geofence_enter / geofence_exit: this many fixes in a row on the new side.
     geofence_confirm_fixes: int = Field(2, ge=1, le=20)
     # A fix older than the newest by more than this is not re-evaluated in order.
-    rewind_window_s: float = Field(900.0, ge=0, le=86_400)
+    rewind_window_s: float = Field(300.0, ge=0, le=86_400)
     # How often the clock sweep runs (offline, closed windows, ended runs).
     sweep_interval_s: float = Field(1.0, gt=0, le=600)
     # How often route runs and geofences are reloaded from the database.

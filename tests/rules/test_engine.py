@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from alerts import AlertKind, Change, Resolution, VisitEvidence, VisitStatus
 from rules import FixInput
+from sanitrack.settings import RulesSettings
 from tests.rules.world import DEVICE_ID, START_S, Log, StopSpec, Trip, World, make_world
 
 MISSED = AlertKind.MISSED_STOP
@@ -171,7 +172,10 @@ def test_late_fixes_older_than_the_first_delivered_are_evaluated() -> None:
 
 
 def test_an_unrelated_late_fix_does_not_withdraw_a_stop_missed_then_visited_late() -> None:
-    world = make_world(stops=(StopSpec(250.0, window_end_s=600.0), 1000.0, 1500.0))
+    world = make_world(
+        stops=(StopSpec(250.0, window_end_s=600.0), 1000.0, 1500.0),
+        settings=RulesSettings(rewind_window_s=900.0),  # the held fix is 7 minutes late
+    )
     parked = [world.fix(START_S + t, 0.0, 0.0, ignition=False) for t in range(0, 901, 30)]
     held = parked.pop(19)  # +570 s, before the window closed
     world.play(parked)  # the clock sweeps the window closed at +660 s
