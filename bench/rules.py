@@ -300,11 +300,20 @@ def score(
     notices.found = len(heard)
     results.append(notices)
 
-    # offline
+    # offline: dropouts long enough, while the truck is on shift (ignition on, out of the
+    # depot); a dropout before the shift or after it is no alert by the rule's definition.
     offline = Scored("offline")
+    shifts = {
+        v.device: (v.day.ignition_on_s, v.day.ignition_off_s or math.inf) for v in scenario.vehicles
+    }
     dropouts = [e for e in entries[FaultKind.DROPOUT] if e.device in device_ids]
     visible = [
-        e for e in dropouts if (e.end_s or math.inf) - e.start_s >= settings.offline_after_s + 10
+        e
+        for e in dropouts
+        if (e.end_s or math.inf) - e.start_s >= settings.offline_after_s + 10
+        and e.device in shifts
+        and shifts[e.device][0] <= e.start_s
+        and e.start_s + settings.offline_after_s <= shifts[e.device][1]
     ]
     offline.truths, offline.excluded = len(visible), len(dropouts) - len(visible)
     seen = set()
