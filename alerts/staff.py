@@ -20,6 +20,7 @@ import orjson
 from alerts.errors import InvalidValue
 from alerts.models import Alert, AlertEvent, AlertKind, Change
 from ingest import MqttEndpoint
+from ingest.mqtt import subscriber_client
 
 log = logging.getLogger(__name__)
 
@@ -74,30 +75,9 @@ def staff_payload(event: AlertEvent) -> bytes:
 
 
 def publisher_client(endpoint: MqttEndpoint, client_id: str) -> aiomqtt.Client:
-    """A clean-session client, not yet connected: a publisher has nothing to resume. Built
-    like ingest.mqtt.subscriber_client, with its own client id."""
-    tls_params = aiomqtt.TLSParameters() if endpoint.tls else None
-    if endpoint.protocol == 5:
-        return aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            username=endpoint.username,
-            password=endpoint.password,
-            identifier=client_id,
-            protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=True,
-            tls_params=tls_params,
-        )
-    return aiomqtt.Client(
-        endpoint.host,
-        endpoint.port,
-        username=endpoint.username,
-        password=endpoint.password,
-        identifier=client_id,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        clean_session=True,
-        tls_params=tls_params,
-    )
+    """A clean-session client, not yet connected: a publisher has nothing to resume. The
+    ingest's constructor (it reads too: the watcher over ``client.messages``)."""
+    return subscriber_client(endpoint, client_id, receive_maximum=100)
 
 
 class StaffAlertPublisher:
