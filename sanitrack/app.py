@@ -129,6 +129,21 @@ def tune_gc_for_streaming() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def ingest_with_rules(
+    settings: Settings, db: Database, endpoint: MqttEndpoint, runtime: AlertsRuntime
+) -> tuple[IngestService, Any]:
+    """The ingest service feeding the rules engine, and the HTTP app of its process:
+    /health, /metrics (ingest, rules, live feed) and /ws/live."""
+    consumers = [runtime.rules.consume] if runtime.rules else []
+    service = IngestService(settings, db.pool, endpoint, consumers=consumers)
+    registries = [service.metrics.registry, runtime.feed.registry]
+    if runtime.rules:
+        registries.append(runtime.rules.metrics.registry)
+    app = ops_app(ingest_health(service, db.pool), registries)
+    app.include_router(live_router(runtime.feed))
+    return service, app
+
+
 async def run_ingest(settings: Settings) -> None:
     """`sanitrack ingest`: the ingest service and the rules engine, with /health, /metrics
     and the live feed /ws/live."""
@@ -137,13 +152,7 @@ async def run_ingest(settings: Settings) -> None:
         mqtt_endpoint(settings, db.pool) as (endpoint, _),
         alerts_runtime(settings, db, endpoint, {}) as runtime,
     ):
-        consumers = [runtime.rules.consume] if runtime.rules else []
-        service = IngestService(settings, db.pool, endpoint, consumers=consumers)
-        registries = [service.metrics.registry, runtime.feed.registry]
-        if runtime.rules:
-            registries.append(runtime.rules.metrics.registry)
-        app = ops_app(ingest_health(service, db.pool), registries)
-        app.include_router(live_router(runtime.feed))
+        service, app = ingest_with_rules(settings, db, endpoint, runtime)
         tune_gc_for_streaming()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(service.run(), name="ingest")

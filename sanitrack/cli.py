@@ -25,7 +25,7 @@ from sanitrack.app import (
     SERVICE_USERNAME,
     alerts_runtime,
     database,
-    ingest_health,
+    ingest_with_rules,
     mqtt_endpoint,
     run_ingest,
     serve_http,
@@ -171,8 +171,6 @@ async def _broker_export(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     import alerts  # here so `sanitrack --help` stays quick
-    from api import live_router, ops_app
-    from ingest import IngestService
 
     config = simulator.ScenarioConfig(
         seed=settings.demo.seed,
@@ -201,13 +199,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         runtime = await stack.enter_async_context(
             alerts_runtime(settings, db, endpoint, {token: config.tenant})
         )
-        consumers = [runtime.rules.consume] if runtime.rules else []
-        service = IngestService(settings, db.pool, endpoint, consumers=consumers)
-        registries = [service.metrics.registry, runtime.feed.registry]
-        if runtime.rules:
-            registries.append(runtime.rules.metrics.registry)
-        app = ops_app(ingest_health(service, db.pool), registries)
-        app.include_router(live_router(runtime.feed))
+        service, app = ingest_with_rules(settings, db, endpoint, runtime)
         base = f"http://{settings.http_host}:{settings.http_port}"
         ws = base.replace("http://", "ws://", 1)
         where = "embedded, data in " + str(settings.data_dir) if db.embedded else db.url
