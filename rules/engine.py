@@ -89,7 +89,6 @@ class DeviceContext:
     history: deque[Item] = field(default_factory=deque)  # in time order, for re-evaluation
     checkpoints: deque[_Checkpoint] = field(default_factory=deque)
     emitted: list[AlertSignal] = field(default_factory=list)  # since the oldest checkpoint
-    deadline_queued: bool = False
     visits: list[StopVisit] = field(default_factory=list)
     since_checkpoint: int = 0
 
@@ -164,8 +163,7 @@ class RulesEngine:
         if context is None:
             subject = Subject(tenant_id, device_id, vehicle_id, label)
             vehicle = VehicleState(device_id, tenant_id, vehicle_id, label, runs)
-            context = self.devices[device_id] = DeviceContext(subject, tenant, vehicle)
-            context.deadline_queued = True
+            self.devices[device_id] = DeviceContext(subject, tenant, vehicle)
             heapq.heappush(self._deadlines, (0.0, device_id))
             return
         context.vehicle.runs = runs
@@ -458,7 +456,8 @@ class RulesEngine:
         del context.emitted[checkpoint.emitted :]
         replay = [item for item in context.history if item.t >= checkpoint.t]
         keep = [item for item in context.history if item.t < checkpoint.t]
-        bisect.insort(replay, fix, key=lambda item: item.t)
+        replay.sort(key=_time_of)  # events may have come in late, unordered
+        bisect.insort(replay, fix, key=_time_of)
         # Restore (copies: the checkpoint may serve again) and drop the newer checkpoints.
         context.vehicle = checkpoint.vehicle.clone()
         context.wrong_route = checkpoint.wrong_route.clone()
@@ -504,6 +503,10 @@ class RulesEngine:
             return ()
         run = next((r for r in context.vehicle.runs if r.id == route_run_id), None)
         return run.crew if run is not None else ()
+
+
+def _time_of(item: Item) -> float:
+    return item.t
 
 
 def _visit_key(visit: StopVisit) -> tuple[object, ...]:
