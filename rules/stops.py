@@ -64,7 +64,8 @@ class StopsState:
     alerted: dict[int, str] = field(default_factory=dict)  # index -> open alert key
     missed: set[int] = field(default_factory=set)  # missed for good
     watches: dict[int, StopWatch] = field(default_factory=dict)
-    pass_cursor: int = 0  # stops before it were checked for being passed
+    pass_cursor: int = 0  # stops before it are behind the progress
+    near_passed: set[int] = field(default_factory=set)  # behind it, but the vehicle is near
     # The stops at the current stand, found where its mean was (found again when it moves).
     stand_hits: tuple[tuple[int, float], ...] = ()
     stand_anchor: tuple[float, float, float] = (math.nan, 0.0, 0.0)  # since, x, y
@@ -82,6 +83,7 @@ class StopsState:
         copy.status = bytearray(self.status)
         copy.alerted = dict(self.alerted)
         copy.missed = set(self.missed)
+        copy.near_passed = set(self.near_passed)
         copy.watches = {k: replace(w) for k, w in self.watches.items()}
         return copy
 
@@ -247,30 +249,35 @@ def _passed(
     out: Outcome,
 ) -> None:
     """Stops ``pass_margin_m`` behind the progress, unserved: the driver is told at once.
-    A stop the vehicle is still near is not passed, whatever the progress says (on a
-    street driven there and back, progress can run ahead of the vehicle)."""
+    A stop the vehicle is still near is not passed yet, whatever the progress says (on a
+    street driven there and back, progress can run ahead of the vehicle): it waits, and
+    the stops after it are looked at all the same."""
     stops = state.run.stops
     if obs.progress_after_gap:
-        # Progress resumes after a gap in the fixes: stops up to here may have been served
-        # unseen.
-        # The one it stands at may have been served in the gap too: the evidence is cut.
+        # Progress resumes after a gap in the fixes: stops up to here (and the one it stands
+        # at) may have been served unseen: the evidence is cut.
         while (
             state.pass_cursor < len(stops)
             and stops[state.pass_cursor].offset_m <= progress_m + stops[state.pass_cursor].radius_m
         ):
             index = state.pass_cursor
             state.pass_cursor += 1
+            state.near_passed.discard(index)
             if state.status[index] == PENDING:
                 state.status[index] = UNSEEN
     while (
         state.pass_cursor < len(stops)
         and stops[state.pass_cursor].offset_m + settings.pass_margin_m < progress_m
     ):
-        index = state.pass_cursor
+        state.near_passed.add(state.pass_cursor)
+        state.pass_cursor += 1
+    if not state.near_passed:
+        return
+    for index in sorted(state.near_passed):
         stop = stops[index]
         if math.hypot(obs.x - stop.x, obs.y - stop.y) <= stop.radius_m + settings.pass_margin_m:
-            break  # still near it: look again at the next fix
-        state.pass_cursor += 1
+            continue  # still near it: look again at the next fix
+        state.near_passed.discard(index)
         if obs.progress_rejoined:
             # Back on the route past it after a detour: it may still be served (the driver
             # heard about the detour); the sweep misses it if it is not.

@@ -98,6 +98,13 @@ class Tracker:
         if obs.moving:
             state.stand_since = None
             return
+        if state.stand_since is not None and state.stand_fixes:
+            # Stopped again, but somewhere else (it moved between two stopped fixes, to the
+            # next bins a few metres on): a new stand, not one smeared over both places.
+            n = state.stand_fixes
+            away_m = math.hypot(obs.x - state.stand_x_sum / n, obs.y - state.stand_y_sum / n)
+            if away_m > 2 * obs.accuracy_m + 5.0:
+                state.stand_since = None
         if state.stand_since is None:
             # It stopped somewhere between the last moving fix and this one: halfway, on
             # average (a sparse fix rate would otherwise cut every dwell short by a gap).
@@ -188,9 +195,14 @@ class Tracker:
         )
         obs.on_path = obs.off_path_m <= threshold
         if near_progress:
+            # A gap in fix time over which the vehicle hardly moved (a device clock that
+            # jumped) hid nothing: only one that carried progress past stops did.
+            jumped_m = located.offset_m - current.progress_m
+            obs.progress_after_gap = (
+                current.gap_since_progress and jumped_m > 2 * settings.pass_margin_m
+            )
             current.progress_m = located.offset_m
             current.driven_m = 0.0
-            obs.progress_after_gap = current.gap_since_progress
             obs.progress_rejoined = current.lost
             current.gap_since_progress = current.lost = False
         else:
