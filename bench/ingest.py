@@ -747,7 +747,12 @@ def ingest_env(
 ) -> dict[str, str]:
     credentials = f"{endpoint.username}:{endpoint.password}@" if endpoint.username else ""
     return {
-        **{k: v for k, v in os.environ.items() if not k.startswith("SANITRACK_")},
+        # SANITRACK_RULES__* pass through (SANITRACK_RULES__ENABLED=false: ingest alone)
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SANITRACK_") or k.startswith("SANITRACK_RULES__")
+        },
         "SANITRACK_DATABASE_URL": database_url,
         "SANITRACK_MQTT_URL": f"mqtt://{credentials}{endpoint.host}:{endpoint.port}",
         "SANITRACK_INGEST__MQTT_PROTOCOL": "5" if endpoint.protocol == 5 else "3.1.1",
