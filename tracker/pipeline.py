@@ -39,7 +39,6 @@ class Observation:
     stand_lat: float = 0.0
     stand_lon: float = 0.0
     stand_spread_m: float = 0.0
-    stand_fixes: int = 0
     run: RunProgress | None = None  # the run being driven, once started and until it ends
     run_ended_now: RunProgress | None = None  # the run this fix ended
     off_path_m: float | None = None
@@ -125,7 +124,6 @@ class Tracker:
         obs.stand_x, obs.stand_y = state.stand_x_sum / n, state.stand_y_sum / n
         obs.stand_lat, obs.stand_lon = state.stand_lat_sum / n, state.stand_lon_sum / n
         obs.stand_spread_m = state.stand_accuracy_sum_m / n / math.sqrt(n)
-        obs.stand_fixes = n
 
     def _route_run(self, state: VehicleState, obs: Observation) -> None:
         settings = self.settings
