@@ -51,7 +51,6 @@ import os
 import queue
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,23 +73,17 @@ import customers
 import fleet
 import planning
 from bench.ingest import (
-    REPO,
     SPAWN,
     Endpoint,
     IngestProcess,
     ResourceSampler,
     bench_database,
-    forget_mosquitto_session,
-    ingest_env,
+    ingest_process,
     mosquitto,
     mosquitto_reachable,
-    open_for_writing,
-    stop_process,
-    wait_subscribed,
     warn_about_neighbours,
 )
 from bench.load import INTERVAL_S, Job, Played, forget_retained_status, scenario_config
-from broker import free_port
 from geo import LocalProjection
 from simulator import ScenarioConfig, TruthLog, build_scenario, play
 from simulator.register import register_scenario
@@ -366,33 +359,17 @@ async def background_simulator(job: Job, sampler: ResourceSampler) -> AsyncItera
 # ---------------------------------------------------------------- the ingest
 
 
-@contextlib.asynccontextmanager
-async def ingest_with_live_feed(
+def ingest_with_live_feed(
     url: str, endpoint: Endpoint, token: str, log_dir: Path
-) -> AsyncIterator[IngestProcess]:
-    """``sanitrack ingest`` as bench.ingest.ingest_process starts it, with a live-feed token."""
-    command = ("-m", "sanitrack.cli", "ingest")
-    client_id = f"bench-ingest-{secrets.token_hex(4)}"
-    http_port = free_port()
-    env = ingest_env(url, endpoint, client_id, http_port)
-    env["SANITRACK_LIVE_TOKENS"] = orjson.dumps({token: PROBE_TENANT}).decode()
-    log_path = log_dir / f"{url.rsplit('/', 1)[1]}-ingest.log"
-    with open_for_writing(log_path) as log_file:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *command,
-            env=env,
-            cwd=REPO,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    ingest = IngestProcess(process, http_port, client_id, log_path)
-    try:
-        await wait_subscribed(ingest)
-        yield ingest
-    finally:
-        await stop_process(process)
-        await asyncio.to_thread(forget_mosquitto_session, client_id)
+) -> contextlib.AbstractAsyncContextManager[IngestProcess]:
+    """``sanitrack ingest`` as bench.ingest starts it, with a live-feed token."""
+    return ingest_process(
+        url,
+        endpoint,
+        log_dir,
+        extra_env={"SANITRACK_LIVE_TOKENS": orjson.dumps({token: PROBE_TENANT}).decode()},
+        log_name=f"{url.rsplit('/', 1)[1]}-ingest.log",
+    )
 
 
 def fetch_metrics(port: int, prefixes: tuple[str, ...]) -> dict[str, float]:

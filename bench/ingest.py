@@ -765,18 +765,24 @@ def ingest_env(
 
 @contextlib.asynccontextmanager
 async def ingest_process(
-    database_url: str, endpoint: Endpoint, work_dir: Path
+    database_url: str,
+    endpoint: Endpoint,
+    work_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    log_name: str | None = None,
 ) -> AsyncIterator[IngestProcess]:
+    """``sanitrack ingest`` in a process of its own (``extra_env``: more settings)."""
     client_id = f"bench-ingest-{secrets.token_hex(4)}"
     http_port = free_port()
-    log_path = work_dir / f"ingest-{endpoint.name}.log"
+    log_path = work_dir / (log_name or f"ingest-{endpoint.name}.log")
+    env = ingest_env(database_url, endpoint, client_id, http_port) | (extra_env or {})
     with open_for_writing(log_path) as log_file:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "sanitrack.cli",
             "ingest",
-            env=ingest_env(database_url, endpoint, client_id, http_port),
+            env=env,
             cwd=REPO,
             stdout=log_file,
             stderr=subprocess.STDOUT,
