@@ -1,15 +1,14 @@
-"""HTTP API, WebSocket live feed and dispatcher pages; for now the operations endpoints."""
+"""HTTP API, WebSocket live feed, dispatcher pages and the operations endpoints."""
 
-from api.auth import Authenticator, Principal, StaticTokens, bearer_token
-from api.live import (
-    AlertBus,
-    BusSubscription,
-    LiveFeed,
+from api.auth import Authenticator, Principal, SessionTokens, StaticTokens, bearer_token
+from api.live import AlertBus, BusSubscription, LiveFeed, live_router
+from api.live_messages import (
     LiveFilter,
+    LivePosition,
     Snapshot,
     SnapshotQuery,
     alert_json,
-    live_router,
+    position_json,
     visit_json,
 )
 from api.ops import HealthCheck, ops_app
@@ -21,7 +20,9 @@ __all__ = [
     "HealthCheck",
     "LiveFeed",
     "LiveFilter",
+    "LivePosition",
     "Principal",
+    "SessionTokens",
     "Snapshot",
     "SnapshotQuery",
     "StaticTokens",
@@ -29,5 +30,6 @@ __all__ = [
     "bearer_token",
     "live_router",
     "ops_app",
+    "position_json",
     "visit_json",
 ]

@@ -1,16 +1,24 @@
-"""The WebSocket live feed (ARCHITECTURE §6): alerts and stop visits as they happen.
+"""The WebSocket live feed (ARCHITECTURE §6): positions, alerts and stop visits as they
+happen.
 
 One subscription to the alert bus feeds every connection: the pump fans each item out to
 the connections that want it, encoded once, into a bounded outbox per connection, and
 never waits. Each connection's own sender drains its outbox into its socket, so a slow
 client fills only its own outbox; when that is full the client is closed with 4408.
 
+Positions are published in process (``publish_position``, from the ingest's in-order
+stream) and sent every ``positions_interval_s`` as one ``positions`` frame per client
+holding the latest fix of each device that moved: a client that reads slowly gets fewer,
+fresher frames rather than a backlog, and is closed with 4408 when positions have waited
+for it longer than ``max_position_lag_s``.
+
 The conversation on ``GET /ws/live``::
 
-    client: {"op": "subscribe", "channels": ["alerts", "stops"],
-             "filter": {"vehicles": [...], "routes": [...]}}
-    server: {"type": "snapshot", "alerts": [...], "stop_visits": [...]}
-    server: {"type": "alert", "change": "opened", "alert": {...}}
+    client: {"op": "subscribe", "channels": ["positions", "alerts", "stops"],
+             "filter": {"vehicles": [...], "routes": [...], "bbox": [w, s, e, n]}}
+    server: {"type": "snapshot", "positions": [...], "alerts": [...], "stop_visits": [...]}
+    server: {"type": "positions", "positions": [{"device_id": 7, "lat": ..., ...}, ...]}
+            {"type": "alert", "change": "opened", "alert": {...}}
             {"type": "stop_visit", "visit": {...}}
             {"type": "heartbeat", "at": "2026-12-04T08:15:30.250Z"}
             {"type": "error", "field": "filter.vehicles[0]", "reason": "..."}
@@ -23,34 +31,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import datetime as dt
-import enum
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, Protocol
 
-import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
-from alerts.models import Alert, AlertEvent, StopVisit
-from api.auth import Authenticator, Principal, bearer_token
+from alerts.models import AlertEvent, StopVisit
+from api.auth import READ_OPERATIONS, Authenticator, Principal, bearer_token
+from api.live_messages import (
+    Channel,
+    LivePosition,
+    RequestError,
+    Snapshot,
+    SnapshotQuery,
+    SubscribeRequest,
+    alert_json,
+    encode,
+    parse_request,
+    position_json,
+    utc_text,
+    visit_json,
+)
 from sanitrack.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4408
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
-MAX_FILTER_IDS = 10_000
 RESUBSCRIBE_PAUSE_S = 1.0
 
 FeedItem = AlertEvent | StopVisit
-Channel = Literal["alerts", "stops", "positions"]
+_POSITIONS_HEAD = b'{"type":"positions","positions":['
 
 
 class BusSubscription(Protocol):
@@ -72,149 +89,25 @@ class AlertBus(Protocol):
         ...
 
 
-# ---------------------------------------------------------------- what clients send
-
-
-class LiveFilter(BaseModel):
-    """The vehicles and route runs a client follows; an empty set follows all of them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    vehicles: frozenset[StrictInt] = Field(default=frozenset(), max_length=MAX_FILTER_IDS)
-    routes: frozenset[StrictInt] = Field(default=frozenset(), max_length=MAX_FILTER_IDS)
-    bbox: None = Field(default=None, exclude=True)
-
-    @field_validator("bbox", mode="before")
-    @classmethod
-    def _no_bbox_yet(cls, value: object) -> None:
-        if value is not None:
-            raise ValueError("not supported yet: filter by vehicles or routes")
-        return None
-
-    def matches(self, vehicle_id: int | None, route_run_id: int | None) -> bool:
-        return (not self.vehicles or vehicle_id in self.vehicles) and (
-            not self.routes or route_run_id in self.routes
-        )
-
-
-class SubscribeRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    op: Literal["subscribe"]
-    # "positions" has no data yet; it is accepted so that clients can ask for it already.
-    channels: frozenset[Channel] = Field(min_length=1)
-    filter: LiveFilter = LiveFilter()
-
-    @field_validator("filter", mode="before")
-    @classmethod
-    def _null_is_no_filter(cls, value: object) -> object:
-        return {} if value is None else value
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RequestError:
-    field: str | None  # None: the message as a whole (not JSON, not an object)
-    reason: str
-
-
-def parse_request(payload: str | bytes) -> SubscribeRequest | RequestError:
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as error:
-        return RequestError(None, f"not valid JSON: {error}")
-    if not isinstance(data, dict):
-        return RequestError(None, "expected a JSON object with an 'op'")
-    try:
-        return SubscribeRequest.model_validate(data)
-    except ValidationError as invalid:
-        first = invalid.errors()[0]  # one answer per message keeps a flood of errors bounded
-        reason = first["msg"]
-        if first["type"] not in ("missing", "extra_forbidden") and _is_scalar(first["input"]):
-            reason += f", got {orjson.dumps(first['input']).decode()[:80]}"
-        return RequestError(_field_name(first["loc"]), reason)
-
-
-def _field_name(loc: tuple[int | str, ...]) -> str | None:
-    name = ""
-    for part in loc:
-        if isinstance(part, int):
-            name += f"[{part}]"
-        else:
-            name += f".{part}" if name else part
-    return name or None
-
-
-def _is_scalar(value: object) -> bool:
-    return value is None or isinstance(value, str | int | float)
-
-
-# ---------------------------------------------------------------- what clients receive
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Snapshot:
-    alerts: Sequence[Alert]  # the open (and acknowledged, unresolved) alerts
-    stop_visits: Sequence[StopVisit]  # today's
-
-
-# Reads the current state for a principal and filter; the caller decides the query.
-SnapshotQuery = Callable[[Principal, LiveFilter], Awaitable[Snapshot]]
-
-
-def alert_json(alert: Alert) -> dict[str, Any]:
-    """An alert as JSON values: times ISO 8601 UTC with Z, enums as their values."""
-    return _dataclass_json(alert)
-
-
-def visit_json(visit: StopVisit) -> dict[str, Any]:
-    """A stop visit as JSON values: times ISO 8601 UTC with Z, enums as their values."""
-    return _dataclass_json(visit)
-
-
-def utc_text(at: dt.datetime) -> str:
-    """``2026-12-04T08:15:30.250Z``; a naive time is taken as UTC, as it is stored."""
-    aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
-    return aware.astimezone(dt.UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
-
-
-def _dataclass_json(value: Alert | StopVisit) -> dict[str, Any]:
-    return {f.name: _json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dt.datetime):
-        return utc_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(key): _json_value(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_value(item) for item in value]
-    return value
-
-
-def _encode(message: dict[str, Any]) -> bytes:
-    # default=str: evidence is free-form; an odd value in it must not stop the feed.
-    return orjson.dumps(message, default=str)
-
-
 # ---------------------------------------------------------------- connections
 
 
 class _Connection:
-    """One client: its principal, its subscription and its bounded outbox."""
+    """One client: its principal, its subscription, its bounded outbox of alerts and visits,
+    and its pending positions, coalesced to the latest per device."""
 
     def __init__(self, principal: Principal, max_queued: int) -> None:
         self.principal = principal
         self.subscription: SubscribeRequest | None = None
+        self.route_vehicles: frozenset[int] = frozenset()
         self.close_code: int | None = None  # set when the server ends the connection
         self.close_reason = ""
         self.ended = asyncio.Event()
         self._max_queued = max_queued
         self._outbox: deque[bytes] = deque()
         self._held: list[bytes] | None = None
+        self._positions: dict[int, bytes] = {}
+        self.positions_waiting_since: float | None = None  # monotonic; None: none waiting
         self._not_empty = asyncio.Event()
 
     def wants(
@@ -229,10 +122,17 @@ class _Connection:
             and subscription.filter.matches(vehicle_id, route_run_id)
         )
 
+    def wants_positions_of(self, tenant_id: int) -> bool:
+        subscription = self.subscription
+        return (
+            subscription is not None
+            and not self.ended.is_set()
+            and tenant_id == self.principal.tenant_id
+            and "positions" in subscription.channels
+        )
+
     def offer(self, message: bytes) -> bool:
         """Queue ``message`` without waiting; False when the outbox is full: too slow."""
-        # Positions plug in here: a position will replace the queued position of its vehicle
-        # (coalesced to the latest) rather than take another place in the outbox.
         if len(self._outbox) + len(self._held or ()) >= self._max_queued:
             return False
         if self._held is not None:
@@ -242,6 +142,25 @@ class _Connection:
             self._not_empty.set()
         return True
 
+    def offer_positions(
+        self, batch: Iterable[tuple[LivePosition, bytes]] | Mapping[int, bytes], now: float
+    ) -> None:
+        """Merge positions in, replacing what is still pending of the same device: a slow
+        client gets the latest of each, never a backlog. Never blocks, never overflows."""
+        assert self.subscription is not None
+        if isinstance(batch, Mapping):
+            self._positions.update(batch)
+        else:
+            wanted = self.subscription.filter
+            for position, message in batch:
+                if wanted.matches_position(position, self.route_vehicles):
+                    self._positions[position.device_id] = message
+        if self._positions:
+            if self.positions_waiting_since is None:
+                self.positions_waiting_since = now
+            if self._held is None:
+                self._not_empty.set()
+
     def hold(self, subscription: SubscribeRequest) -> None:
         """Follow ``subscription`` from now on, holding its deltas back until its snapshot.
 
@@ -250,9 +169,12 @@ class _Connection:
         """
         self.subscription = subscription
         self._held = []
+        self._positions.clear()
+        self.positions_waiting_since = None
 
-    def release(self, snapshot: bytes) -> bool:
+    def release(self, snapshot: bytes, route_vehicles: frozenset[int]) -> bool:
         """Queue ``snapshot``, then the deltas held since ``hold``; False when too slow."""
+        self.route_vehicles = route_vehicles
         held, self._held = self._held or [], None
         if len(self._outbox) + 1 + len(held) > self._max_queued:
             return False
@@ -262,10 +184,17 @@ class _Connection:
         return True
 
     async def next_message(self) -> bytes:
-        while not self._outbox:
+        """Alerts and visits first, in order; then every pending position in one frame."""
+        while True:
+            if self._outbox:
+                return self._outbox.popleft()
+            if self._positions and self._held is None:
+                frame = _POSITIONS_HEAD + b",".join(self._positions.values()) + b"]}"
+                self._positions.clear()
+                self.positions_waiting_since = None
+                return frame
             self._not_empty.clear()
             await self._not_empty.wait()
-        return self._outbox.popleft()
 
     def end(self, code: int | None = None, reason: str = "") -> None:
         """Stop serving; ``code`` closes the socket with it (None: the client is gone)."""
@@ -293,6 +222,8 @@ class LiveFeed:
         max_queued_per_client: int = 1000,
         bus_max_queued: int = 10_000,
         close_timeout_s: float = 10.0,
+        positions_interval_s: float = 0.1,
+        max_position_lag_s: float = 30.0,
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
@@ -301,6 +232,8 @@ class LiveFeed:
             ("max_queued_per_client", max_queued_per_client),
             ("bus_max_queued", bus_max_queued),
             ("close_timeout_s", close_timeout_s),
+            ("positions_interval_s", positions_interval_s),
+            ("max_position_lag_s", max_position_lag_s),
         ):
             if not value > 0:
                 raise ValueError(f"LiveFeed: {name} must be > 0, got {value!r}")
@@ -311,8 +244,12 @@ class LiveFeed:
         self._max_queued_per_client = max_queued_per_client
         self._bus_max_queued = bus_max_queued
         self._close_timeout_s = close_timeout_s
+        self._positions_interval_s = positions_interval_s
+        self._max_position_lag_s = max_position_lag_s
         self._clock = clock or SystemClock()
         self._connections: set[_Connection] = set()
+        self._latest: dict[int, LivePosition] = {}  # by device id
+        self._pending: dict[int, LivePosition] = {}  # published since the last tick
         self._dropped_too_slow = 0
         self.registry = registry or CollectorRegistry()
         self._clients_gauge = Gauge(
@@ -336,10 +273,68 @@ class LiveFeed:
         return self._dropped_too_slow
 
     async def run(self) -> None:
-        """Feed the connections from the bus, and send heartbeats, until cancelled."""
+        """Feed the connections from the bus and the published positions, and send
+        heartbeats, until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._pump(), name="live-pump")
             tasks.create_task(self._heartbeat(), name="live-heartbeat")
+            tasks.create_task(self._positions_tick(), name="live-positions")
+
+    # -------------------------------------------------------- positions
+
+    def publish_position(self, position: LivePosition) -> None:
+        """A device's new latest position (never waits); an older one than known is ignored."""
+        known = self._latest.get(position.device_id)
+        if known is not None and known.time >= position.time:
+            return
+        self._latest[position.device_id] = position
+        self._pending[position.device_id] = position
+
+    def seed_positions(self, positions: Iterable[LivePosition]) -> None:
+        """The last stored positions, so that a snapshot after a restart is not empty."""
+        for position in positions:
+            known = self._latest.get(position.device_id)
+            if known is None or known.time < position.time:
+                self._latest[position.device_id] = position
+
+    def latest_positions(self, tenant_id: int) -> list[LivePosition]:
+        return [p for p in self._latest.values() if p.tenant_id == tenant_id]
+
+    async def _positions_tick(self) -> None:
+        """Every ``positions_interval_s``: what was published since, to whoever wants it.
+
+        Each position is encoded once; a connection with no filter takes the tenant's whole
+        batch in one dict update, so the cost per client is one merge, not one per fix.
+        """
+        while True:
+            await asyncio.sleep(self._positions_interval_s)
+            if self._pending:
+                self.flush_positions()
+
+    def flush_positions(self) -> None:
+        pending, self._pending = self._pending, {}
+        by_tenant: dict[int, list[tuple[LivePosition, bytes]]] = {}
+        for position in pending.values():
+            by_tenant.setdefault(position.tenant_id, []).append(
+                (position, encode(position_json(position)))
+            )
+        whole = {
+            tenant: {p.device_id: message for p, message in batch}
+            for tenant, batch in by_tenant.items()
+        }
+        now = self._clock.monotonic()
+        for connection in self._connections:
+            tenant_id = connection.principal.tenant_id
+            if tenant_id not in by_tenant or not connection.wants_positions_of(tenant_id):
+                continue
+            assert connection.subscription is not None
+            if connection.subscription.filter.everything:
+                connection.offer_positions(whole[tenant_id], now)
+            else:
+                connection.offer_positions(by_tenant[tenant_id], now)
+            waiting = connection.positions_waiting_since
+            if waiting is not None and now - waiting > self._max_position_lag_s:
+                self._drop_too_slow(connection)
 
     # -------------------------------------------------------- the pump
 
@@ -390,13 +385,13 @@ class LiveFeed:
         encoded: bytes | None = None  # once for all connections, and only if one wants it
         for connection in self._connections:
             if connection.wants(channel, tenant_id, vehicle_id, route_run_id):
-                encoded = encoded or _encode(_delta(item))
+                encoded = encoded or encode(_delta(item))
                 self._deliver(connection, encoded)
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            message = _encode({"type": "heartbeat", "at": utc_text(self._clock.now())})
+            message = encode({"type": "heartbeat", "at": utc_text(self._clock.now())})
             for connection in self._connections:
                 if not connection.ended.is_set():
                     self._deliver(connection, message)
@@ -434,6 +429,9 @@ class LiveFeed:
         await websocket.accept()
         if principal is None:
             await websocket.close(CLOSE_UNAUTHORIZED, "unauthorized: a valid bearer token needed")
+            return
+        if principal.role not in READ_OPERATIONS:
+            await websocket.close(CLOSE_FORBIDDEN, f"the role {principal.role} may not follow")
             return
         connection = _Connection(principal, self._max_queued_per_client)
         self._connections.add(connection)
@@ -477,7 +475,7 @@ class LiveFeed:
     ) -> None:
         if isinstance(request, RequestError):
             error = {"type": "error", "field": request.field, "reason": request.reason}
-            self._deliver(connection, _encode(error))
+            self._deliver(connection, encode(error))
             return
         connection.hold(request)
         try:
@@ -488,12 +486,12 @@ class LiveFeed:
             )
             self._close(connection, CLOSE_INTERNAL_ERROR, "snapshot unavailable", "snapshot_failed")
             return
-        if not connection.release(self._snapshot_message(connection.principal, request, snapshot)):
+        message = self._snapshot_message(connection.principal, request, snapshot)
+        if not connection.release(message, snapshot.route_vehicles):
             self._drop_too_slow(connection)
 
-    @staticmethod
     def _snapshot_message(
-        principal: Principal, request: SubscribeRequest, snapshot: Snapshot
+        self, principal: Principal, request: SubscribeRequest, snapshot: Snapshot
     ) -> bytes:
         # The query is the caller's; the tenant and the filter are checked here again, so
         # that a query that reads too much shows in the log, not on another tenant's map.
@@ -515,12 +513,21 @@ class LiveFeed:
                 "live snapshot query returned items outside the tenant or filter; left out",
                 extra={"tenant_id": principal.tenant_id, "left_out": extra},
             )
-        return _encode(
+        return encode(
             {
                 "type": "snapshot",
                 "alerts": [alert_json(a) for a in alerts] if "alerts" in request.channels else [],
                 "stop_visits": (
                     [visit_json(v) for v in visits] if "stops" in request.channels else []
+                ),
+                "positions": (
+                    [
+                        position_json(p)
+                        for p in self.latest_positions(principal.tenant_id)
+                        if request.filter.matches_position(p, snapshot.route_vehicles)
+                    ]
+                    if "positions" in request.channels
+                    else []
                 ),
             }
         )

@@ -34,6 +34,7 @@ from alerts import (
 from api import (
     LiveFeed,
     LiveFilter,
+    LivePosition,
     Principal,
     Snapshot,
     StaticTokens,
@@ -182,6 +183,7 @@ class InTestStore:
 
     alerts: list[Alert] = field(default_factory=list)
     visits: list[StopVisit] = field(default_factory=list)
+    route_vehicles: dict[int, int] = field(default_factory=dict)  # run id -> vehicle id
     leaky: bool = False  # answer with every tenant's everything, as a faulty query would
     failing: bool = False
     calls: list[tuple[Principal, LiveFilter]] = field(default_factory=list)
@@ -196,6 +198,9 @@ class InTestStore:
         return Snapshot(
             [a for a in self.alerts if self._mine(principal, live_filter, a)],
             [v for v in self.visits if self._mine(principal, live_filter, v)],
+            route_vehicles=frozenset(
+                vehicle for run, vehicle in self.route_vehicles.items() if run in live_filter.routes
+            ),
         )
 
     @staticmethod
@@ -509,9 +514,9 @@ async def test_a_new_subscribe_replaces_the_filter_and_sends_a_new_snapshot() ->
             "integer, got true",
         ),
         (
-            '{"op": "subscribe", "channels": ["alerts"], "filter": {"bbox": [105, 20, 106, 21]}}',
+            '{"op": "subscribe", "channels": ["alerts"], "filter": {"bbox": [106, 20, 105, 21]}}',
             "filter.bbox",
-            "not supported yet",
+            "west <= east",
         ),
         (
             '{"op": "subscribe", "channels": ["alerts"], "filter": {"vehicle": [7]}}',
@@ -538,13 +543,171 @@ async def test_a_bad_message_gets_an_error_naming_the_field_and_the_connection_s
         assert summary(await receive(ws)) == ("alert", "opened", 2)
 
 
-async def test_positions_is_a_channel_without_data_yet() -> None:
+def make_position(
+    device_id: int,
+    *,
+    tenant_id: int = 1,
+    vehicle_id: int | None = None,
+    at_s: float = 0.0,
+    lat: float = 20.97,
+    lon: float = 105.77,
+) -> LivePosition:
+    return LivePosition(
+        tenant_id=tenant_id,
+        device_id=device_id,
+        device=f"truck-{device_id}",
+        kind="truck",
+        vehicle_id=vehicle_id,
+        staff_id=None,
+        time=T0 + dt.timedelta(seconds=at_s),
+        lat=lat,
+        lon=lon,
+        speed_kmh=12.5,
+        heading_deg=90.0,
+    )
+
+
+async def positions_until(
+    ws: ClientConnection, wanted: Callable[[dict[int, dict[str, Any]]], bool]
+) -> tuple[dict[int, dict[str, Any]], int]:
+    """Apply ``positions`` frames until ``wanted`` holds; the positions by device and the
+    number of frames it took."""
+    seen: dict[int, dict[str, Any]] = {}
+    frames = 0
+    while not wanted(seen):
+        message = await receive(ws)
+        assert message["type"] == "positions", message
+        frames += 1
+        for position in message["positions"]:
+            seen[position["device_id"]] = position
+    return seen, frames
+
+
+async def drain(ws: ClientConnection) -> None:
+    while True:
+        await receive(ws)
+
+
+async def test_positions_come_in_the_snapshot_then_in_batched_frames() -> None:
     store = InTestStore(alerts=[make_alert(1)], visits=[make_visit(1)])
-    async with running_feed(store) as live, client(live) as ws:
-        snapshot = await subscribe(ws, ["positions"])
-        assert snapshot == {"type": "snapshot", "alerts": [], "stop_visits": []}
-        live.bus.publish(opened(make_alert(2)), make_visit(2))
+    async with running_feed(store, positions_interval_s=0.02) as live:
+        live.feed.seed_positions([make_position(7, vehicle_id=70, lat=20.5)])
+        async with client(live) as ws:
+            snapshot = await subscribe(ws, ["positions"])
+            assert (snapshot["alerts"], snapshot["stop_visits"]) == ([], [])
+            assert [(p["device_id"], p["lat"]) for p in snapshot["positions"]] == [(7, 20.5)]
+            assert snapshot["positions"][0]["time"] == "2026-12-04T01:15:30.250Z"
+
+            live.feed.publish_position(make_position(7, vehicle_id=70, at_s=5, lat=20.6))
+            live.feed.publish_position(make_position(8, at_s=5, lat=20.7))
+            seen, _ = await positions_until(ws, lambda seen: len(seen) == 2)
+            assert (seen[7]["lat"], seen[8]["lat"]) == (20.6, 20.7)
+            assert (seen[7]["vehicle_id"], seen[7]["device"]) == (70, "truck-7")
+
+            # An older fix than the device's latest never moves the marker back.
+            live.feed.publish_position(make_position(7, at_s=1, lat=99.0))
+            live.bus.publish(opened(make_alert(2)), make_visit(2))  # not subscribed to these
+            await assert_silent(ws)
+
+
+async def test_positions_follow_the_filter_and_the_tenant() -> None:
+    store = InTestStore()
+    async with (
+        running_feed(store, positions_interval_s=0.02) as live,
+        client(live) as by_vehicle,
+        client(live) as in_box,
+        client(live, TOKEN_2) as other_tenant,
+    ):
+        await subscribe(by_vehicle, ["positions"], vehicles=[70])
+        await subscribe(in_box, ["positions"], bbox=[105.7, 20.9, 105.8, 21.0])
+        await subscribe(other_tenant, ["positions"])
+        live.feed.publish_position(make_position(7, vehicle_id=70, lat=20.5))  # out of box
+        live.feed.publish_position(make_position(8, vehicle_id=80, lat=20.95))
+        live.feed.publish_position(make_position(9, tenant_id=2, vehicle_id=90))
+        seen, _ = await positions_until(by_vehicle, lambda seen: 7 in seen)
+        assert set(seen) == {7}
+        seen, _ = await positions_until(in_box, lambda seen: 8 in seen)
+        assert set(seen) == {8}
+        seen, _ = await positions_until(other_tenant, lambda seen: 9 in seen)
+        assert set(seen) == {9}
+        await assert_silent(by_vehicle)
+        await assert_silent(in_box)
+        await assert_silent(other_tenant)
+
+
+async def test_a_route_filter_follows_the_positions_of_the_routes_vehicles() -> None:
+    store = InTestStore(route_vehicles={5: 70})
+    async with running_feed(store, positions_interval_s=0.02) as live, client(live) as ws:
+        await subscribe(ws, ["positions"], routes=[5])
+        live.feed.publish_position(make_position(7, vehicle_id=70))
+        live.feed.publish_position(make_position(8, vehicle_id=80))
+        seen, _ = await positions_until(ws, lambda seen: 7 in seen)
+        assert set(seen) == {7}
         await assert_silent(ws)
+
+
+async def test_a_client_that_reads_slowly_gets_the_latest_position_of_each_device() -> None:
+    """While the client's socket is full, 40 rounds of fixes of 2,000 devices wait coalesced:
+    when it reads again it finds each device's last fix in a few frames, not 40 rounds.
+    (A frame is ~450 kB; the server's send buffer holds a few, however it is tuned.)"""
+    devices, rounds = 2000, 40
+    async with running_feed(positions_interval_s=0.01, max_position_lag_s=60) as live:
+        slow_socket = socket.socket()
+        slow_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+        slow_socket.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(slow_socket, ("127.0.0.1", live.port))
+        async with client(live, sock=slow_socket, compression=None, max_queue=1) as ws:
+            await subscribe(ws, ["positions"])
+            for n in range(rounds):
+                for device_id in range(devices):
+                    live.feed.publish_position(make_position(device_id, at_s=n, lat=20 + n / 100))
+                await asyncio.sleep(0.02)
+            last_lat = 20 + (rounds - 1) / 100
+            _, frames = await positions_until(
+                ws,
+                lambda seen: (
+                    len(seen) == devices and all(p["lat"] == last_lat for p in seen.values())
+                ),
+            )
+            assert frames < rounds / 2, f"{frames} frames: positions were not coalesced"
+
+
+async def test_a_client_that_stops_reading_positions_is_closed_with_4408() -> None:
+    async with running_feed(
+        positions_interval_s=0.01, max_position_lag_s=0.3, close_timeout_s=60
+    ) as live:
+        slow_socket = socket.socket()
+        slow_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)
+        slow_socket.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(slow_socket, ("127.0.0.1", live.port))
+        async with (
+            client(live, sock=slow_socket, compression=None, max_queue=1) as slow,
+            client(live, compression=None) as fast,
+        ):
+            await subscribe(slow, ["positions"])
+            await subscribe(fast, ["positions"])
+            n = 0
+            while live.feed.dropped_too_slow == 0:
+                n += 1
+                assert n < 500, "the slow client was never dropped"
+                for device_id in range(300):
+                    live.feed.publish_position(make_position(device_id, at_s=n))
+                await asyncio.sleep(0.01)
+            await until(lambda: live.feed.clients == 1)
+            with pytest.raises(ConnectionClosed):
+                await drain(slow)
+            assert slow.close_code == 4408
+            seen, _ = await positions_until(
+                fast,
+                lambda seen: (
+                    len(seen) == 300
+                    and seen[0]["time"]
+                    == make_position(0, at_s=n)
+                    .time.isoformat(timespec="milliseconds")
+                    .replace("+00:00", "Z")
+                ),
+            )
+            assert len(seen) == 300
 
 
 async def test_a_failing_snapshot_query_closes_with_1011() -> None:
