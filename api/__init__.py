@@ -3,17 +3,20 @@
 from api.auth import Authenticator, Principal, SessionTokens, StaticTokens, bearer_token
 from api.live import AlertBus, BusSubscription, LiveFeed, live_router
 from api.live_messages import (
+    POSITION_COLUMNS,
     LiveFilter,
     LivePosition,
     Snapshot,
     SnapshotQuery,
     alert_json,
     position_json,
+    position_row,
     visit_json,
 )
 from api.ops import HealthCheck, ops_app
 
 __all__ = [
+    "POSITION_COLUMNS",
     "AlertBus",
     "Authenticator",
     "BusSubscription",
@@ -31,5 +34,6 @@ __all__ = [
     "live_router",
     "ops_app",
     "position_json",
+    "position_row",
     "visit_json",
 ]

@@ -8,7 +8,9 @@ client fills only its own outbox; when that is full the client is closed with 44
 
 Positions are published in process (``publish_position``, from the ingest's in-order
 stream) and sent every ``positions_interval_s`` as one ``positions`` frame per client
-holding the latest fix of each device that moved: a client that reads slowly gets fewer,
+holding the latest fix of each device that moved, as compact rows (a thousand vehicles at
+1 Hz are ~60 kB/s per client; what does not change, such as the device's name and kind,
+is in the snapshot and in /api/v1/devices): a client that reads slowly gets fewer,
 fresher frames rather than a backlog, and is closed with 4408 when positions have waited
 for it longer than ``max_position_lag_s``.
 
@@ -17,7 +19,10 @@ The conversation on ``GET /ws/live``::
     client: {"op": "subscribe", "channels": ["positions", "alerts", "stops"],
              "filter": {"vehicles": [...], "routes": [...], "bbox": [w, s, e, n]}}
     server: {"type": "snapshot", "positions": [...], "alerts": [...], "stop_visits": [...]}
-    server: {"type": "positions", "positions": [{"device_id": 7, "lat": ..., ...}, ...]}
+    server: {"type": "positions",
+             "columns": ["device_id", "vehicle_id", "t_ms", "lat", "lon", "speed_kmh",
+                         "heading_deg"],
+             "rows": [[7, 70, 1764836130250, 20.97123, 105.77231, 23.4, 181.0], ...]}
             {"type": "alert", "change": "opened", "alert": {...}}
             {"type": "stop_visit", "visit": {...}}
             {"type": "heartbeat", "at": "2026-12-04T08:15:30.250Z"}
@@ -42,6 +47,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from alerts.models import AlertEvent, StopVisit
 from api.auth import READ_OPERATIONS, Authenticator, Principal, bearer_token
 from api.live_messages import (
+    POSITION_COLUMNS,
     Channel,
     LivePosition,
     RequestError,
@@ -52,6 +58,7 @@ from api.live_messages import (
     encode,
     parse_request,
     position_json,
+    position_row,
     utc_text,
     visit_json,
 )
@@ -67,7 +74,7 @@ CLOSE_TRY_AGAIN_LATER = 1013
 RESUBSCRIBE_PAUSE_S = 1.0
 
 FeedItem = AlertEvent | StopVisit
-_POSITIONS_HEAD = b'{"type":"positions","positions":['
+_POSITIONS_HEAD = b'{"type":"positions","columns":' + encode(list(POSITION_COLUMNS)) + b',"rows":['
 
 
 class BusSubscription(Protocol):
@@ -316,7 +323,7 @@ class LiveFeed:
         by_tenant: dict[int, list[tuple[LivePosition, bytes]]] = {}
         for position in pending.values():
             by_tenant.setdefault(position.tenant_id, []).append(
-                (position, encode(position_json(position)))
+                (position, encode(position_row(position)))
             )
         whole = {
             tenant: {p.device_id: message for p, message in batch}

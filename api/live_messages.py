@@ -187,6 +187,22 @@ def position_json(position: LivePosition) -> dict[str, Any]:
     }
 
 
+POSITION_COLUMNS = ("device_id", "vehicle_id", "t_ms", "lat", "lon", "speed_kmh", "heading_deg")
+
+
+def position_row(position: LivePosition) -> list[Any]:
+    """A position as one compact row of a ``positions`` frame (POSITION_COLUMNS)."""
+    return [
+        position.device_id,
+        position.vehicle_id,
+        round(position.time.timestamp() * 1000),
+        position.lat,
+        position.lon,
+        position.speed_kmh,
+        position.heading_deg,
+    ]
+
+
 def utc_text(at: dt.datetime) -> str:
     """``2026-12-04T08:15:30.250Z``; a naive time is taken as UTC, as it is stored."""
     aware = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
@@ -211,6 +227,6 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def encode(message: dict[str, Any]) -> bytes:
+def encode(message: dict[str, Any] | list[Any]) -> bytes:
     # default=str: evidence is free-form; an odd value in it must not stop the feed.
     return orjson.dumps(message, default=str)

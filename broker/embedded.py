@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,8 @@ class RunningBroker:
     host: str
     port: int
     service: ServiceAccount
+    # Forget a device's cached login and close its sessions: after rotation or revocation.
+    credentials_changed: Callable[[str], Awaitable[None]]
 
     @property
     def service_url(self) -> str:
@@ -53,6 +55,16 @@ class _AclBroker(Broker):  # type: ignore[misc]
     async def _topic_filtering(self, session: Session, topic: str, action: AmqttAction) -> bool:
         return self._access.may(Action(str(action)), session.username, topic)
 
+    async def credentials_changed(self, username: str) -> None:
+        """The device must log in again: its cached login is dropped and every session it
+        holds is closed (as amqtt closes a session taken over by a new connection)."""
+        self._access.forget(username)
+        for client_id, (session, handler) in list(self._sessions.items()):
+            if session.username == username and handler is not None:
+                log.info("closing a session after its credentials changed: %s", client_id)
+                await handler.handle_connection_closed()
+                await handler.stop()
+
 
 @contextlib.asynccontextmanager
 async def embedded_broker(
@@ -79,6 +91,6 @@ async def embedded_broker(
     await broker.start()
     log.info("embedded MQTT broker on %s:%d", host, port)
     try:
-        yield RunningBroker(host, port, service)
+        yield RunningBroker(host, port, service, broker.credentials_changed)
     finally:
         await broker.shutdown()

@@ -71,3 +71,22 @@ class NewDevice:
     device: Device
     username: str
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    id: int
+    tenant_id: int
+    code: str
+    name: str
+    capacity_kg: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    id: int
+    tenant_id: int
+    code: str
+    full_name: str
+    role: StaffRole
+    phone: str | None

@@ -8,3 +8,7 @@ class NotFound(PlanningError):
 
 class Conflict(PlanningError):
     """A route run with this name exists for the vehicle and date."""
+
+
+class InvalidValue(PlanningError):
+    """A value is out of its allowed range; the message names the field."""

@@ -6,6 +6,7 @@ Every function takes an open connection; the caller owns the transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, errors
@@ -206,3 +207,16 @@ async def runs_fingerprint(
     )
     row = await cursor.fetchone()
     return str(row[0]) if row else ""
+
+
+async def run_vehicles(
+    conn: AsyncConnection[Any], tenant_id: int, run_ids: Sequence[int]
+) -> set[int]:
+    """The vehicles of these route runs (of this tenant)."""
+    if not run_ids:
+        return set()
+    cursor = await conn.execute(
+        "SELECT DISTINCT vehicle_id FROM route_runs WHERE tenant_id = %s AND id = ANY(%s)",
+        (tenant_id, list(run_ids)),
+    )
+    return {int(row[0]) for row in await cursor.fetchall()}

@@ -20,23 +20,26 @@ import uvicorn
 
 import alerts
 import fleet
+import planning
 from api import (
     HealthCheck,
     LiveFeed,
     LiveFilter,
     Principal,
+    SessionTokens,
     Snapshot,
     SnapshotQuery,
     StaticTokens,
-    live_router,
-    ops_app,
 )
+from api.context import ApiContext, CredentialsChanged
+from api.live_positions import PositionSource
+from api.server import http_app
 from broker import BrokerAccess, RunningBroker, ServiceAccount, embedded_broker
 from ingest import IngestService, MqttEndpoint
 from rules.service import VIETNAM, RulesService
 from sanitrack.clock import SystemClock
 from sanitrack.settings import Settings
-from storage import Pool, apply_migrations, embedded_postgres, open_pool
+from storage import Pool, apply_migrations, detect_backend, embedded_postgres, open_pool
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +88,28 @@ async def mqtt_endpoint(
 
 async def serve_http(app: Any, host: str, port: int) -> None:
     """Run an ASGI app until cancelled."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    # No per-message deflate: it would compress every live frame once per client; a
+    # thousand vehicles are ~60 kB/s per map uncompressed, cheaper to send than to squeeze.
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     # Signals belong to the process (sanitrack.cli cancels the main task), not to uvicorn.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    serving = asyncio.ensure_future(server.serve())
     try:
-        await server.serve()
+        await asyncio.shield(serving)
     except asyncio.CancelledError:
+        # Shut down as uvicorn does on a signal: close the listening socket and the
+        # connections (WebSocket clients get 1012), then finish being cancelled.
         server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, 10)
         raise
 
 
@@ -129,18 +146,34 @@ def tune_gc_for_streaming() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def ingest_with_rules(
-    settings: Settings, db: Database, endpoint: MqttEndpoint, runtime: AlertsRuntime
+async def ingest_with_rules(
+    settings: Settings,
+    db: Database,
+    endpoint: MqttEndpoint,
+    runtime: AlertsRuntime,
+    credentials_changed: CredentialsChanged | None = None,
 ) -> tuple[IngestService, Any]:
-    """The ingest service feeding the rules engine, and the HTTP app of its process:
-    /health, /metrics (ingest, rules, live feed) and /ws/live."""
-    consumers = [runtime.rules.consume] if runtime.rules else []
+    """The ingest service feeding the rules engine and the live map's positions, and the
+    HTTP app of its process: the API, the dispatcher page, /ws/live, /health and /metrics
+    (ingest, rules, live feed)."""
+    consumers = [runtime.positions.consume]
+    if runtime.rules:
+        consumers.insert(0, runtime.rules.consume)
     service = IngestService(settings, db.pool, endpoint, consumers=consumers)
     registries = [service.metrics.registry, runtime.feed.registry]
     if runtime.rules:
         registries.append(runtime.rules.metrics.registry)
-    app = ops_app(ingest_health(service, db.pool), registries)
-    app.include_router(live_router(runtime.feed))
+    async with db.pool.connection() as conn:
+        backend = await detect_backend(conn)
+    ctx = ApiContext(
+        db.pool,
+        SystemClock(),
+        settings.api,
+        backend,
+        feed=runtime.feed,
+        credentials_changed=credentials_changed,
+    )
+    app = http_app(ctx, runtime.authenticator, ingest_health(service, db.pool), registries)
     return service, app
 
 
@@ -149,10 +182,12 @@ async def run_ingest(settings: Settings) -> None:
     and the live feed /ws/live."""
     async with (
         database(settings) as db,
-        mqtt_endpoint(settings, db.pool) as (endpoint, _),
+        mqtt_endpoint(settings, db.pool) as (endpoint, broker),
         alerts_runtime(settings, db, endpoint, {}) as runtime,
     ):
-        service, app = ingest_with_rules(settings, db, endpoint, runtime)
+        service, app = await ingest_with_rules(
+            settings, db, endpoint, runtime, broker.credentials_changed if broker else None
+        )
         tune_gc_for_streaming()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(service.run(), name="ingest")
@@ -168,6 +203,8 @@ class AlertsRuntime:
     rules: RulesService | None
     bus: alerts.LocalBus
     feed: LiveFeed
+    positions: PositionSource
+    authenticator: SessionTokens
     tasks: list[Coroutine[Any, Any, None]]
 
 
@@ -176,8 +213,9 @@ async def alerts_runtime(
     settings: Settings, db: Database, endpoint: MqttEndpoint, extra_tokens: dict[str, str]
 ) -> AsyncIterator[AlertsRuntime]:
     """The rules engine, ready (state rebuilt from the database) before ingest starts, with
-    its staff publisher; the alert bus fed by LISTEN/NOTIFY; the live feed on it.
-    ``extra_tokens`` adds live-feed tokens ({token: tenant slug}) to the settings' ones."""
+    its staff publisher; the alert bus fed by LISTEN/NOTIFY; the live feed on it, with the
+    positions the ingest hands it. Logins' tokens open the feed and the API;
+    ``extra_tokens`` adds fixed tokens ({token: tenant slug}) to the settings' ones."""
     async with contextlib.AsyncExitStack() as stack:
         rules: RulesService | None = None
         tasks: list[Coroutine[Any, Any, None]] = []
@@ -195,9 +233,20 @@ async def alerts_runtime(
         listener = await stack.enter_async_context(alerts.AlertListener(db.url, db.pool))
         tasks.append(alerts.pump(listener, bus))
         principals = await _principals({**settings.live_tokens, **extra_tokens}, db.pool)
-        feed = LiveFeed(StaticTokens(principals), bus, _snapshot(db.pool))
+        authenticator = SessionTokens(db.pool, SystemClock(), fallback=StaticTokens(principals))
+        feed = LiveFeed(
+            authenticator,
+            bus,
+            _snapshot(db.pool),
+            positions_interval_s=settings.api.live_positions_interval_ms / 1000,
+            max_position_lag_s=settings.api.live_max_position_lag_s,
+            max_queued_per_client=settings.api.live_max_queued,
+        )
         tasks.append(feed.run())
-        yield AlertsRuntime(rules, bus, feed, tasks)
+        positions = PositionSource(feed, db.pool)
+        await positions.start()
+        tasks.append(positions.run())
+        yield AlertsRuntime(rules, bus, feed, positions, authenticator, tasks)
 
 
 async def _principals(tokens: dict[str, str], pool: Pool) -> dict[str, Principal]:
@@ -223,6 +272,9 @@ def _snapshot(pool: Pool) -> SnapshotQuery:
         async with pool.connection() as conn:
             found = await alerts.open_alerts(conn, principal.tenant_id)
             visits = await alerts.visits_since(conn, today)
+            route_vehicles = await planning.run_vehicles(
+                conn, principal.tenant_id, sorted(wanted.routes)
+            )
         return Snapshot(
             [a for a in found if wanted.matches(a.vehicle_id, a.route_run_id)],
             [
@@ -231,6 +283,7 @@ def _snapshot(pool: Pool) -> SnapshotQuery:
                 if v.tenant_id == principal.tenant_id
                 and wanted.matches(v.vehicle_id, v.route_run_id)
             ],
+            route_vehicles=frozenset(route_vehicles),
         )
 
     return query

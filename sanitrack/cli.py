@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import secrets
 import signal
 import sys
 import time
@@ -195,11 +194,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         )
         simulate.write_map(scenario, settings.data_dir / "demo-city.svg")
         registered = await simulator.register_scenario(db.pool, scenario, progress=simulate.say)
-        token = secrets.token_urlsafe(16)
-        runtime = await stack.enter_async_context(
-            alerts_runtime(settings, db, endpoint, {token: config.tenant})
+        runtime = await stack.enter_async_context(alerts_runtime(settings, db, endpoint, {}))
+        login = await simulate.demo_login(db.pool, config.tenant, settings.api.token_ttl_s)
+        service, app = await ingest_with_rules(
+            settings, db, endpoint, runtime, broker.credentials_changed if broker else None
         )
-        service, app = ingest_with_rules(settings, db, endpoint, runtime)
         base = f"http://{settings.http_host}:{settings.http_port}"
         ws = base.replace("http://", "ws://", 1)
         where = "embedded, data in " + str(settings.data_dir) if db.embedded else db.url
@@ -210,8 +209,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f"{endpoint.host}:{endpoint.port}\n"
             f"  Health   : {base}/health\n"
             f"  Metrics  : {base}/metrics\n"
-            f"  Alerts   : {ws}/ws/live?token={token} (live feed: alerts and stop visits)\n"
-            f"  Live map : not built yet (issue: dispatcher's live map); rows below.\n"
+            f"  Live map : {base}/#token={login.token}\n"
+            f"             (or log in: company {config.tenant}, user {login.username},"
+            f" password {login.password})\n"
+            f"  API      : {base}/api/docs ; live feed {ws}/ws/live\n"
             f"  {config.vehicles} trucks and {config.phones} phones work Hà Đông in real time"
             f" ({settings.demo.faults} faults, truth in {truth_path}); Ctrl-C stops.\n",
             flush=True,

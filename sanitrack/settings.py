@@ -147,6 +147,31 @@ class BrokerSettings(BaseModel):
     credential_cache_s: int = Field(30, ge=0)
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API, logins and the live map (SANITRACK_API__*)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # A login's token expires after this long (a dispatcher's shift and some).
+    token_ttl_s: int = Field(12 * 3600, ge=60, le=90 * 86_400)
+    # This many wrong passwords in a row lock the account for lockout_s.
+    max_failed_logins: int = Field(5, ge=1, le=100)
+    lockout_s: int = Field(900, ge=1, le=86_400)
+    # Login attempts per client address: a burst, then this many per minute.
+    login_burst: int = Field(10, ge=1, le=1000)
+    login_per_minute: float = Field(10.0, gt=0, le=10_000)
+    # A raster tile server for the live map ({z}/{x}/{y}); unset: the street network is
+    # drawn from the database as a vector layer, which works offline.
+    map_tile_url: str | None = Field(None, pattern=r"^https?://.*\{z\}.*\{x\}.*\{y\}")
+    map_tile_attribution: str = Field("", max_length=500)
+    # Positions reach live-map clients in one frame per this interval.
+    live_positions_interval_ms: int = Field(100, ge=10, le=5000)
+    # A client that has not taken its positions for this long is closed (4408).
+    live_max_position_lag_s: float = Field(30.0, gt=0, le=3600)
+    # Per-client bound on queued alerts and stop visits before it is closed (4408).
+    live_max_queued: int = Field(1000, ge=10, le=1_000_000)
+
+
 class DemoSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -184,8 +209,8 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(8, ge=1, le=200)
     log_level: Annotated[str, Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")] = "INFO"
     log_json: bool = False
-    # Bearer tokens of the live feed (/ws/live), each for one tenant: {"token": "tenant-slug"}.
-    # Until users and logins exist (issue: live map and API); the demo makes its own.
+    # Fixed bearer tokens, each for one tenant with the dispatcher role:
+    # {"token": "tenant-slug"}; for tools and single-tenant set-ups (people log in).
     live_tokens: dict[str, str] = Field(default_factory=dict)
     # Credentials of the ingest service account on the embedded broker;
     # a random one is generated at start-up when unset.
@@ -196,6 +221,7 @@ class Settings(BaseSettings):
     rules: RulesSettings = RulesSettings()
     broker: BrokerSettings = BrokerSettings()
     demo: DemoSettings = DemoSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("mqtt_url")
     @classmethod

@@ -10,11 +10,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import math
+import secrets
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import accounts
+import fleet
 from ingest import MqttEndpoint
 from sanitrack.app import database
 from sanitrack.settings import Settings
@@ -29,6 +33,7 @@ from simulator import (
 from simulator.drawing import city_svg
 from simulator.runner import RunStats
 from simulator.scenario import Scenario
+from storage import Pool
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,6 +133,39 @@ def write_map(scenario: Scenario, path: Path) -> None:
     )
     path.write_text(city_svg(scenario.city, scenario.plans, title), encoding="utf-8")
     say(f"map of the city and its route runs: {path}")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    username: str
+    password: str
+    token: str
+
+
+DEMO_DISPATCHER = "dieuphoi"
+
+
+async def demo_login(pool: Pool, tenant_slug: str, token_ttl_s: float) -> DemoLogin:
+    """The demo's dispatcher, with a fresh random password and a token for the printed URL."""
+    password = secrets.token_urlsafe(9)
+    async with pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, tenant_slug)
+        users = {u.username: u for u in await accounts.list_users(conn, tenant.id)}
+        user = users.get(DEMO_DISPATCHER)
+        now = dt.datetime.now(dt.UTC)
+        if user is None:
+            user = await accounts.create_user(
+                conn,
+                tenant.id,
+                accounts.NewUser(
+                    DEMO_DISPATCHER, "Điều phối viên (demo)", accounts.Role.DISPATCHER, password
+                ),
+            )
+        else:
+            await accounts.set_password(conn, tenant.id, user.id, password, now)
+            user = await accounts.set_active(conn, tenant.id, user.id, True, now)
+        issued = await accounts.issue_token(conn, user, now, token_ttl_s, "sanitrack demo")
+    return DemoLogin(DEMO_DISPATCHER, password, issued.token)
 
 
 def say(text: str) -> None:

@@ -17,6 +17,7 @@ import customers
 import fleet
 import planning
 from simulator.city import SiteKind
+from simulator.network import StreetClass
 from simulator.routes import RoutePlan
 from simulator.scenario import Scenario
 from storage import Pool
@@ -117,8 +118,14 @@ async def register_scenario(
             )
             for kind, site in scenario.city.sites.items()
         }
+        streets = await planning.save_street_map(
+            conn, tenant.id, map_streets(scenario), planning.StreetSource.SIMULATOR
+        )
         await conn.commit()
-        say(f"registered {len(point_ids)} service points and {len(geofence_ids)} geofences")
+        say(
+            f"registered {len(point_ids)} service points, {len(geofence_ids)} geofences"
+            f" and {streets} streets"
+        )
 
         run_ids: dict[str, int] = {}
         if route_runs:
@@ -240,3 +247,27 @@ def route_run_of(
         ),
         crew=tuple(crew),
     )
+
+
+_STREET_KIND = {
+    StreetClass.ARTERIAL: planning.StreetKind.ARTERIAL,
+    StreetClass.STREET: planning.StreetKind.SECONDARY,
+    StreetClass.ALLEY: planning.StreetKind.ALLEY,
+}
+
+
+def map_streets(scenario: Scenario) -> list[planning.MapStreet]:
+    """The city's street segments as map lines ([lon, lat], GeoJSON order)."""
+    city = scenario.city
+    lines = []
+    for street in city.streets:
+        (lat0, lon0), (lat1, lon1) = city.node_latlon(street.start), city.node_latlon(street.end)
+        lines.append(
+            planning.MapStreet(
+                street.name,
+                _STREET_KIND[street.street_class],
+                street.one_way,
+                ((round(lon0, 6), round(lat0, 6)), (round(lon1, 6), round(lat1, 6))),
+            )
+        )
+    return lines

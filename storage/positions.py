@@ -291,6 +291,22 @@ async def latest_positions(conn: AsyncConnection[Any], tenant_id: int) -> list[d
     return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
 
 
+async def latest_positions_by_device(
+    conn: AsyncConnection[Any], within: dt.timedelta = dt.timedelta(days=2)
+) -> list[tuple[int, int, dt.datetime, float, float, float | None, float | None]]:
+    """(device id, tenant id, time, lat, lon, speed, heading) of the last stored fix of
+    every device that sent one ``within`` (bounded so only recent partitions are read)."""
+    cursor = await conn.execute(
+        "SELECT d.id, d.tenant_id, p.time, p.lat, p.lon, p.speed_kmh, p.heading_deg"
+        " FROM devices d CROSS JOIN LATERAL ("
+        "   SELECT time, lat, lon, speed_kmh, heading_deg FROM positions"
+        "   WHERE device_id = d.id AND time > now() - %s ORDER BY time DESC LIMIT 1) p"
+        " ORDER BY d.id",
+        (within,),
+    )
+    return list(await cursor.fetchall())
+
+
 async def count_positions(conn: AsyncConnection[Any], tenant_id: int | None = None) -> int:
     if tenant_id is None:
         cursor = await conn.execute("SELECT count(*) FROM positions")

@@ -1,0 +1,56 @@
+"""The HTTP app: the API under /api/v1 (OpenAPI at /api/docs), the live feed /ws/live, the
+dispatcher page at /, and /health and /metrics."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+import reports
+from api import (
+    routes_alerts,
+    routes_auth,
+    routes_fleet,
+    routes_map,
+    routes_positions,
+    routes_routes,
+)
+from api.auth import Authenticator
+from api.context import ApiContext
+from api.errors import install_error_handlers
+from api.live import live_router
+from api.ops import HealthCheck, add_ops_routes
+from api.pages import mount_pages
+
+
+def http_app(
+    ctx: ApiContext,
+    authenticator: Authenticator,
+    health: HealthCheck,
+    registries: list[CollectorRegistry],
+) -> FastAPI:
+    app = FastAPI(
+        title="Sanitrack",
+        summary="Fleet telematics, route compliance and billing for waste collection",
+        version="1",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.ctx = ctx
+    app.state.authenticator = authenticator
+    install_error_handlers(app, extra_not_found=(reports.NotFound,))
+    for module in (
+        routes_auth,
+        routes_fleet,
+        routes_alerts,
+        routes_routes,
+        routes_positions,
+        routes_map,
+    ):
+        app.include_router(module.router)
+    if ctx.feed is not None:
+        app.include_router(live_router(ctx.feed))
+    add_ops_routes(app, health, registries)
+    mount_pages(app)
+    return app
