@@ -46,9 +46,17 @@ async def list_route_runs(
             "status": run.status.value,
             "stops_total": len(run.stops),
             "path_length_m": round(run.path_length_m, 1),
+            "bbox": _bbox(run),
         }
         for run in runs
     ]
+
+
+def _bbox(run: planning.RouteRun) -> list[float]:
+    """[west, south, east, north] of the run's path and stops: what "in view" tests."""
+    lons = [lon for lon, _ in run.expected_path] + [stop.lon for stop in run.stops]
+    lats = [lat for _, lat in run.expected_path] + [stop.lat for stop in run.stops]
+    return [min(lons), min(lats), max(lons), max(lats)]
 
 
 @router.get("/route-runs/{run_id}")

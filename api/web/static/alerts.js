@@ -63,8 +63,8 @@ export class AlertPanel {
     if (this.resolvedIds.has(alert.id)) return;
     const known = this.alerts.get(alert.id);
     if (known) {
-      const older = STATE_RANK[alert.state] - STATE_RANK[known.state] || version(alert) - version(known);
-      if (older < 0) return; // a copy from before what is shown (a snapshot racing a delta)
+      const newness = STATE_RANK[alert.state] - STATE_RANK[known.state] || version(alert) - version(known);
+      if (newness < 0) return; // a copy from before what is shown (a snapshot racing a delta)
     }
     if (alert.state === "resolved") {
       this.alerts.delete(alert.id);

@@ -120,6 +120,12 @@ export class RoutePanel {
   async load() {
     this.date = localDate(serverNow());
     this.runs = await get(`/api/v1/route-runs?${query({ date: this.date })}`);
+    for (const run of this.runs) {
+      if (run.bbox) {
+        const [west, south, east, north] = run.bbox;
+        this.bounds.set(run.id, L.latLngBounds([south, west], [north, east]));
+      }
+    }
     this.renderOptions();
     if (this.selected && !this.runs.some((r) => r.id === this.selected.run.id)) this.select(null);
   }
@@ -163,7 +169,8 @@ export class RoutePanel {
     });
   }
 
-  /** The in-view filter needs each route's extent, which only its details give. */
+  /** The in-view filter needs each route's extent: the list gives it (``bbox``); a server
+   * without it is asked for each route's details. */
   async fetchMissingBounds() {
     const missing = this.runs.filter((r) => !this.bounds.has(r.id) && !this.fetching.has(r.id));
     const next = async () => {
@@ -274,6 +281,8 @@ export class RoutePanel {
       (a) => a.kind === "missed_stop" && a.stop_seq === entry.stop.seq,
     );
     const status = stopStatus(entry.stop, this.visits.get(runId, entry.stop.seq), missed);
+    // Missed stays missed when its alert is closed by a person: only a visit moves it on.
+    if (status === "missed" && entry.stop.status === "pending") entry.stop = { ...entry.stop, status };
     if (status === entry.status) return false;
     const element = entry.marker.getElement();
     if (!element) return false;
