@@ -97,6 +97,12 @@ async def create_user(conn: AsyncConnection[Any], tenant_id: int, new: NewUser) 
     if new.role in STAFF_ROLES and new.customer_id is not None:
         raise InvalidValue("customer_id: only for the customer role")
     async with conn.transaction():
+        cursor = await conn.execute(
+            "SELECT 1 FROM users WHERE tenant_id = %s AND username = %s",
+            (tenant_id, new.username),
+        )
+        if await cursor.fetchone() is not None:
+            raise Conflict(f"username: {new.username!r} exists already")
         staff_id = new.staff_id
         if new.role in STAFF_ROLES:
             staff_id = await _staff_for(conn, tenant_id, new, staff_id)

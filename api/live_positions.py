@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from typing import Any
 
 import fleet
 from api.live import LiveFeed
@@ -65,6 +66,26 @@ class PositionSource:
                 fix.heading_deg,
             )
         )
+
+    def publish_row(self, tenant_id: int, row: list[Any]) -> None:
+        """A row announced by another process (api.positions_bus); ValueError or TypeError
+        when it is malformed."""
+        device_id, _, t_ms, lat, lon, speed_kmh, heading_deg = row
+        self._feed.publish_position(
+            self._position(
+                int(device_id),
+                tenant_id,
+                dt.datetime.fromtimestamp(int(t_ms) / 1000, dt.UTC),
+                float(lat),
+                float(lon),
+                None if speed_kmh is None else float(speed_kmh),
+                None if heading_deg is None else float(heading_deg),
+            )
+        )
+
+    def vehicle_of(self, device_id: int) -> int | None:
+        device = self._devices.get(device_id)
+        return device.vehicle_id if device else None
 
     def _position(
         self,

@@ -33,6 +33,7 @@ from api import (
 )
 from api.context import ApiContext, CredentialsChanged
 from api.live_positions import PositionSource
+from api.positions_bus import PositionListener, PositionNotifier
 from api.server import http_app
 from broker import BrokerAccess, RunningBroker, ServiceAccount, embedded_broker
 from ingest import IngestService, MqttEndpoint
@@ -159,6 +160,14 @@ async def ingest_with_rules(
     consumers = [runtime.positions.consume]
     if runtime.rules:
         consumers.insert(0, runtime.rules.consume)
+    if settings.api.notify_positions:
+        notifier = PositionNotifier(
+            db.pool,
+            runtime.positions.vehicle_of,
+            settings.api.live_positions_interval_ms / 1000,
+        )
+        consumers.append(notifier.consume)
+        runtime.tasks.append(notifier.run())
     service = IngestService(settings, db.pool, endpoint, consumers=consumers)
     registries = [service.metrics.registry, runtime.feed.registry]
     if runtime.rules:
@@ -196,6 +205,39 @@ async def run_ingest(settings: Settings) -> None:
                 tasks.create_task(task, name=f"alerts-{n}")
 
 
+async def run_api(settings: Settings) -> None:
+    """`sanitrack api`: the API, the dispatcher page and the live feed in a process of their
+    own; alerts and stop visits come over LISTEN/NOTIFY, positions too when the ingest
+    announces them (SANITRACK_API__NOTIFY_POSITIONS=true)."""
+    async with database(settings) as db, alerts_runtime(settings, db, None, {}) as runtime:
+        listener = PositionListener(db.url, runtime.positions.publish_row)
+        async with db.pool.connection() as conn:
+            backend = await detect_backend(conn)
+        ctx = ApiContext(db.pool, SystemClock(), settings.api, backend, feed=runtime.feed)
+        app = http_app(
+            ctx, runtime.authenticator, api_health(db.pool, listener), [runtime.feed.registry]
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(listener.run(), name="positions-listener")
+            tasks.create_task(serve_http(app, settings.http_host, settings.http_port), name="http")
+            for n, task in enumerate(runtime.tasks):
+                tasks.create_task(task, name=f"live-{n}")
+
+
+def api_health(pool: Pool, listener: PositionListener) -> HealthCheck:
+    async def check() -> dict[str, Any]:
+        database_ok = True
+        try:
+            async with pool.connection(timeout=2) as conn:
+                await conn.execute("SELECT 1")
+        except Exception:
+            database_ok = False
+        listening = listener.listening.is_set()
+        return {"ok": database_ok and listening, "database": database_ok, "positions": listening}
+
+    return check
+
+
 @dataclass(slots=True)
 class AlertsRuntime:
     """The rules engine (fed by ingest), the live feed and what connects them."""
@@ -210,16 +252,20 @@ class AlertsRuntime:
 
 @contextlib.asynccontextmanager
 async def alerts_runtime(
-    settings: Settings, db: Database, endpoint: MqttEndpoint, extra_tokens: dict[str, str]
+    settings: Settings,
+    db: Database,
+    endpoint: MqttEndpoint | None,
+    extra_tokens: dict[str, str],
 ) -> AsyncIterator[AlertsRuntime]:
     """The rules engine, ready (state rebuilt from the database) before ingest starts, with
     its staff publisher; the alert bus fed by LISTEN/NOTIFY; the live feed on it, with the
     positions the ingest hands it. Logins' tokens open the feed and the API;
-    ``extra_tokens`` adds fixed tokens ({token: tenant slug}) to the settings' ones."""
+    ``extra_tokens`` adds fixed tokens ({token: tenant slug}) to the settings' ones.
+    Without ``endpoint`` (the API process) there is no rules engine."""
     async with contextlib.AsyncExitStack() as stack:
         rules: RulesService | None = None
         tasks: list[Coroutine[Any, Any, None]] = []
-        if settings.rules.enabled:
+        if settings.rules.enabled and endpoint is not None:
             rules = RulesService(settings.rules, db.pool)
             staff = await stack.enter_async_context(
                 alerts.StaffAlertPublisher(

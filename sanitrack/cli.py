@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import secrets
 import signal
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+import accounts
 import fleet
 import simulator
 from broker import ServiceAccount, acl_file, password_file
@@ -26,6 +28,7 @@ from sanitrack.app import (
     database,
     ingest_with_rules,
     mqtt_endpoint,
+    run_api,
     run_ingest,
     serve_http,
 )
@@ -53,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = args.handler
     try:
         return _run(handler(settings, args))
-    except (fleet.FleetError, StorageError) as exc:
+    except (fleet.FleetError, accounts.AccountsError, StorageError) as exc:
         print(f"sanitrack: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:
@@ -101,8 +104,26 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_arguments(simulate_parser)
     simulate_parser.set_defaults(handler=simulate.simulate)
 
-    ingest = commands.add_parser("ingest", help="run the ingest service")
+    ingest = commands.add_parser(
+        "ingest", help="run the ingest service, the rules engine, the API and the live map"
+    )
     ingest.set_defaults(handler=_ingest)
+
+    api = commands.add_parser(
+        "api",
+        help="run the API and the live map in a process of their own (the ingest must run"
+        " with SANITRACK_API__NOTIFY_POSITIONS=true)",
+    )
+    api.set_defaults(handler=_api)
+
+    user = commands.add_parser(
+        "user-add", help="create a user (the first admin, say); prints a password once"
+    )
+    user.add_argument("--tenant", required=True, help="the company's slug")
+    user.add_argument("--username", required=True)
+    user.add_argument("--full-name", required=True)
+    user.add_argument("--role", choices=[r.value for r in accounts.Role], required=True)
+    user.set_defaults(handler=_user_add)
 
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
@@ -124,6 +145,27 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     await run_ingest(settings)
+    return 0
+
+
+async def _api(settings: Settings, args: argparse.Namespace) -> int:
+    await run_api(settings)
+    return 0
+
+
+async def _user_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = secrets.token_urlsafe(12)
+    async with database(settings) as db, db.pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, args.tenant)
+        user = await accounts.create_user(
+            conn,
+            tenant.id,
+            accounts.NewUser(args.username, args.full_name, accounts.Role(args.role), password),
+        )
+    print(
+        f"created {user.role.value} {user.username!r} in {tenant.slug!r};"
+        f" password (shown once, change it after the first login): {password}"
+    )
     return 0
 
 

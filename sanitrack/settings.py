@@ -170,6 +170,9 @@ class ApiSettings(BaseModel):
     live_max_position_lag_s: float = Field(30.0, gt=0, le=3600)
     # Per-client bound on queued alerts and stop visits before it is closed (4408).
     live_max_queued: int = Field(1000, ge=10, le=1_000_000)
+    # The ingest announces positions over NOTIFY for `sanitrack api` processes; off when the
+    # ingest process serves the live map itself (the default, and the demo).
+    notify_positions: bool = False
 
 
 class DemoSettings(BaseModel):

@@ -131,3 +131,57 @@ def test_any_password_is_either_refused_by_length_or_accepted(password: str) -> 
     else:
         with pytest.raises(accounts.InvalidValue, match="password"):
             accounts.check_password(password)
+
+
+async def test_the_user_add_command_creates_a_user_who_can_log_in(
+    pool: Pool, database_url: str
+) -> None:
+    import asyncio
+    import os
+    import sys
+
+    await _tenant(pool)
+    env = {**os.environ, "SANITRACK_DATABASE_URL": database_url, "SANITRACK_LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sanitrack.cli",
+        "user-add",
+        "--tenant",
+        "urenco-test",
+        "--username",
+        "quantri",
+        "--full-name",
+        "Quản trị viên",
+        "--role",
+        "admin",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    password = out.decode().strip().rsplit(" ", 1)[-1]
+    async with pool.connection() as conn:
+        issued = await accounts.login(conn, "urenco-test", "quantri", password, NOW)
+    assert issued.session.user.role is Role.ADMIN
+    again = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sanitrack.cli",
+        "user-add",
+        "--tenant",
+        "urenco-test",
+        "--username",
+        "quantri",
+        "--full-name",
+        "X",
+        "--role",
+        "admin",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(again.communicate(), 60)
+    assert again.returncode == 1
+    assert "exists already" in err.decode()

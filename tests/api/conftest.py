@@ -315,7 +315,7 @@ def fix(at: dt.datetime, lat: float, lon: float, speed_kmh: float = 20.0) -> dic
 
 
 @contextlib.asynccontextmanager
-async def running_stack(database_url: str, data_dir: Any) -> AsyncIterator[LiveStack]:
+async def running_stack(database_url: str, data_dir: Any, **api: Any) -> AsyncIterator[LiveStack]:
     import asyncio
 
     from broker import free_port
@@ -331,7 +331,7 @@ async def running_stack(database_url: str, data_dir: Any) -> AsyncIterator[LiveS
         broker={"port": free_port()},
         ingest={"batch_max_delay_ms": 20, "client_id": f"ingest-{http_port}"},
         rules={"reload_interval_s": 0.5, "sweep_interval_s": 0.2},
-        api={"live_positions_interval_ms": 50},
+        api={"live_positions_interval_ms": 50, **api},
     )
     async with contextlib.AsyncExitStack() as stack:
         db = await stack.enter_async_context(application.database(settings))
