@@ -82,10 +82,15 @@ def install_error_handlers(app: FastAPI, extra_not_found: tuple[type[Exception],
             )
         if isinstance(exc, accounts.LoginRefused):
             return JSONResponse(error_body(None, str(exc)), status_code=401)
+        assert isinstance(exc, pg_errors.DataError | pg_errors.IntegrityError)
+        if "NUL" in str(exc):  # psycopg refuses text with U+0000 before sending it
+            return JSONResponse(
+                error_body(None, "text must not contain NUL (U+0000) characters"),
+                status_code=422,
+            )
         # A value the database refused that validation let through: the client's, so a
         # 4xx, but logged: the validation should have caught it with a better reason.
-        assert isinstance(exc, pg_errors.DataError | pg_errors.IntegrityError)
-        log.warning("database refused a request's value", extra={"path": request.url.path})
+        log.warning("database refused a request's value: %s", exc)
         reason = exc.diag.message_primary or "a value was refused"
         return JSONResponse(error_body(None, reason), status_code=422)
 

@@ -445,7 +445,8 @@ def test_invalid_values_are_detected(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_commands_are_detected() -> None:
-    assert cli_error(["api"]) is not None
+    assert cli_error(["no-such-command"]) is not None
+    assert cli_error(["api"]) is None
     assert "--password-file" in (cli_error(["broker-export"]) or "")
     assert cli_error(["ingest"]) is None
 

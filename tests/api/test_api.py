@@ -389,3 +389,10 @@ async def test_dates_and_ids_out_of_range_are_refused_by_name(
     response = await api.get(path.format(vehicle=api.a.vehicle_id))
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
+
+
+async def test_text_with_a_nul_character_is_refused_with_a_reason(api: ApiUnderTest) -> None:
+    response = await api.post("/api/v1/vehicles", Role.ADMIN, json={"code": "29C\u0000"})
+    assert response.status_code == 422
+    assert "NUL" in response.json()["error"]["reason"]
+    assert (await api.get("/api/v1/vehicles")).json()[0]["code"] == "29C-tenant-a"

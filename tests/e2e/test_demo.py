@@ -70,6 +70,16 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
     snapshot = asyncio.run(_live_snapshot(f"ws://127.0.0.1:{http_port}/ws/live?token=e2e-token"))
     assert snapshot["type"] == "snapshot"
     assert isinstance(snapshot["alerts"], list)
+    # The live map's page and the API it reads.
+    page = httpx.get(f"http://127.0.0.1:{http_port}/", timeout=5)
+    assert page.status_code == 200
+    assert "/static/leaflet/leaflet.js" in page.text
+    vehicles = httpx.get(
+        f"http://127.0.0.1:{http_port}/api/v1/vehicles",
+        headers={"Authorization": "Bearer e2e-token"},
+        timeout=5,
+    )
+    assert len(vehicles.json()) == 3
     output, _ = demo.communicate(timeout=90)
     assert demo.returncode == 0, output
     assert "Health   : http://127.0.0.1:" in output
@@ -79,7 +89,8 @@ def test_demo_runs_on_embedded_defaults_and_stores_rows(tmp_path: Path) -> None:
     assert stored >= 3 * 10 + 2
     assert "dead letters: 0" in final
     assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()
-    assert "Alerts   : ws://127.0.0.1:" in output
+    assert f"Live map : http://127.0.0.1:{http_port}/#token=" in output
+    assert "user dieuphoi, password " in output
     assert "alerts:" in final
 
 
