@@ -6,9 +6,11 @@ live map (in this process and others) shows it as soon as it commits.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
 
 import alerts
@@ -79,15 +81,25 @@ def _acting_staff(principal: Principal) -> int:
     return principal.staff_id
 
 
+async def _announced(
+    ctx: Ctx, change: Callable[[AsyncConnection[Any]], Awaitable[alerts.AlertEvent]]
+) -> dict[str, Any]:
+    """Make a person's change and announce it on the alert bus in the same transaction."""
+    async with ctx.pool.connection() as conn, conn.transaction():
+        event = await change(conn)
+        await alerts.notify(conn, [event])
+    return alert_json(event.alert)
+
+
 @router.post("/alerts/{alert_id}/acknowledge")
 async def acknowledge(
     alert_id: ObjectId, body: NoteRequest, principal: Operator, ctx: Ctx
 ) -> dict[str, Any]:
     staff_id = _acting_staff(principal)
-    async with ctx.pool.connection() as conn, conn.transaction():
-        event = await alerts.acknowledge(conn, principal.tenant_id, alert_id, staff_id, body.note)
-        await alerts.notify(conn, [event])
-    return alert_json(event.alert)
+    return await _announced(
+        ctx,
+        lambda conn: alerts.acknowledge(conn, principal.tenant_id, alert_id, staff_id, body.note),
+    )
 
 
 @router.post("/alerts/{alert_id}/assign")
@@ -95,10 +107,10 @@ async def assign(
     alert_id: ObjectId, body: AssignRequest, principal: Operator, ctx: Ctx
 ) -> dict[str, Any]:
     staff_id = _acting_staff(principal)
-    async with ctx.pool.connection() as conn, conn.transaction():
-        event = await alerts.assign(conn, principal.tenant_id, alert_id, body.staff_id, staff_id)
-        await alerts.notify(conn, [event])
-    return alert_json(event.alert)
+    return await _announced(
+        ctx,
+        lambda conn: alerts.assign(conn, principal.tenant_id, alert_id, body.staff_id, staff_id),
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve")
@@ -106,10 +118,10 @@ async def resolve(
     alert_id: ObjectId, body: NoteRequest, principal: Operator, ctx: Ctx
 ) -> dict[str, Any]:
     staff_id = _acting_staff(principal)
-    async with ctx.pool.connection() as conn, conn.transaction():
-        event = await alerts.resolve(conn, principal.tenant_id, alert_id, staff_id, body.note)
-        await alerts.notify(conn, [event])
-    return alert_json(event.alert)
+    return await _announced(
+        ctx,
+        lambda conn: alerts.resolve(conn, principal.tenant_id, alert_id, staff_id, body.note),
+    )
 
 
 @router.get("/stop-visits")

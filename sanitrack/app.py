@@ -114,14 +114,18 @@ async def serve_http(app: Any, host: str, port: int) -> None:
         raise
 
 
+async def database_reachable(pool: Pool) -> bool:
+    try:
+        async with pool.connection(timeout=2) as conn:
+            await conn.execute("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
 def ingest_health(service: IngestService, pool: Pool) -> HealthCheck:
     async def check() -> dict[str, Any]:
-        database_ok = True
-        try:
-            async with pool.connection(timeout=2) as conn:
-                await conn.execute("SELECT 1")
-        except Exception:
-            database_ok = False
+        database_ok = await database_reachable(pool)
         status = service.status()
         return {
             "ok": database_ok and status.broker_connected,
@@ -226,12 +230,7 @@ async def run_api(settings: Settings) -> None:
 
 def api_health(pool: Pool, listener: PositionListener) -> HealthCheck:
     async def check() -> dict[str, Any]:
-        database_ok = True
-        try:
-            async with pool.connection(timeout=2) as conn:
-                await conn.execute("SELECT 1")
-        except Exception:
-            database_ok = False
+        database_ok = await database_reachable(pool)
         listening = listener.listening.is_set()
         return {"ok": database_ok and listening, "database": database_ok, "positions": listening}
 

@@ -133,14 +133,12 @@ def test_any_password_is_either_refused_by_length_or_accepted(password: str) -> 
             accounts.check_password(password)
 
 
-async def test_the_user_add_command_creates_a_user_who_can_log_in(
-    pool: Pool, database_url: str
-) -> None:
+async def user_add(database_url: str, username: str, full_name: str) -> tuple[int, str, str]:
+    """Run `sanitrack user-add` for an admin; (exit code, stdout, stderr)."""
     import asyncio
     import os
     import sys
 
-    await _tenant(pool)
     env = {**os.environ, "SANITRACK_DATABASE_URL": database_url, "SANITRACK_LOG_LEVEL": "WARNING"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -150,9 +148,9 @@ async def test_the_user_add_command_creates_a_user_who_can_log_in(
         "--tenant",
         "urenco-test",
         "--username",
-        "quantri",
+        username,
         "--full-name",
-        "Quản trị viên",
+        full_name,
         "--role",
         "admin",
         env=env,
@@ -160,28 +158,20 @@ async def test_the_user_add_command_creates_a_user_who_can_log_in(
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    password = out.decode().strip().rsplit(" ", 1)[-1]
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_user_add_command_creates_a_user_who_can_log_in(
+    pool: Pool, database_url: str
+) -> None:
+    await _tenant(pool)
+    code, out, err = await user_add(database_url, "quantri", "Quản trị viên")
+    assert code == 0, err
+    password = out.strip().rsplit(" ", 1)[-1]
     async with pool.connection() as conn:
         issued = await accounts.login(conn, "urenco-test", "quantri", password, NOW)
     assert issued.session.user.role is Role.ADMIN
-    again = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sanitrack.cli",
-        "user-add",
-        "--tenant",
-        "urenco-test",
-        "--username",
-        "quantri",
-        "--full-name",
-        "X",
-        "--role",
-        "admin",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(again.communicate(), 60)
-    assert again.returncode == 1
-    assert "exists already" in err.decode()
+    code, _, err = await user_add(database_url, "quantri", "X")
+    assert code == 1
+    assert "exists already" in err
