@@ -257,6 +257,7 @@ class LiveFeed:
         self._connections: set[_Connection] = set()
         self._latest: dict[int, LivePosition] = {}  # by device id
         self._pending: dict[int, LivePosition] = {}  # published since the last tick
+        self._encoded: dict[int, tuple[LivePosition, bytes]] = {}  # snapshot JSON by device
         self._dropped_too_slow = 0
         self.registry = registry or CollectorRegistry()
         self._clients_gauge = Gauge(
@@ -520,24 +521,32 @@ class LiveFeed:
                 "live snapshot query returned items outside the tenant or filter; left out",
                 extra={"tenant_id": principal.tenant_id, "left_out": extra},
             )
-        return encode(
+        head = encode(
             {
                 "type": "snapshot",
                 "alerts": [alert_json(a) for a in alerts] if "alerts" in request.channels else [],
                 "stop_visits": (
                     [visit_json(v) for v in visits] if "stops" in request.channels else []
                 ),
-                "positions": (
-                    [
-                        position_json(p)
-                        for p in self.latest_positions(principal.tenant_id)
-                        if request.filter.matches_position(p, snapshot.route_vehicles)
-                    ]
-                    if "positions" in request.channels
-                    else []
-                ),
             }
         )
+        positions = []
+        if "positions" in request.channels:
+            positions = [
+                self._position_json(p)
+                for p in self.latest_positions(principal.tenant_id)
+                if request.filter.matches_position(p, snapshot.route_vehicles)
+            ]
+        return head[:-1] + b',"positions":[' + b",".join(positions) + b"]}"
+
+    def _position_json(self, position: LivePosition) -> bytes:
+        """A position's snapshot JSON, encoded once per fix: when many clients reconnect at
+        once (a restart, a network blip), ten thousand devices are not encoded per client."""
+        cached = self._encoded.get(position.device_id)
+        if cached is None or cached[0] is not position:
+            cached = (position, encode(position_json(position)))
+            self._encoded[position.device_id] = cached
+        return cached[1]
 
     @staticmethod
     async def _send(websocket: WebSocket, connection: _Connection) -> None:
