@@ -58,7 +58,21 @@ What each figure means:
   others: machine CPU that none of the measured processes used (another workload on this
   machine); when it is high, the step's figures are disturbed.
 * latency timeline: the oldest row received in each second of the window, all clients:
-  a stall of the server shows as a run of seconds at hundreds of ms or more.
+  a stall of the server shows as a run of seconds at hundreds of ms or more. behind: the
+  median of the last 5 s of it, and how much it grew from the window's 5th-9th s to then
+  (> 0: the clients fall further behind, whatever "held" says).
+* where a backlog waits, at the end of the window: ingest behind = fixes the publisher
+  sent - MQTT messages the ingest has read (sanitrack_ingest_messages_received; they wait
+  in Mosquitto, the socket or the MQTT client, before the live feed sees them), and the
+  ingest's read but unacknowledged messages (pending); kernel queues = bytes the kernel
+  holds on the feed's TCP connections (/proc/net/tcp): the server's send queues plus the
+  clients' unread receive queues, per client. The server coalesces positions only for
+  what it has not written yet, and closes (4408) only on what waits in it.
+
+fixes lost: the publishing vehicles' fixes the broker acknowledged (QoS 1) that never got
+stored, counted in positions after the clients and the publisher stopped and the ingest
+drained. Mosquitto's default max_queued_messages (1000) drops, silently, what comes once
+the ingest is about 21,000 messages behind (bench/ingest.py says more).
 
 Targets of the issue: p99 <= 200 ms (all rows) with 1,000 clients; 2,000 clients held;
 REST p99: positions/latest <= 50 ms, track <= 100 ms, compliance <= 200 ms (sequential
@@ -133,7 +147,7 @@ from bench.ingest import (
     work_directory,
 )
 from geo import LocalProjection
-from storage import PositionRow, write_positions
+from storage import PositionRow, count_positions, write_positions
 
 CLIENT_WORKERS = 2
 SAMPLED_PER_WORKER = 20
@@ -141,7 +155,7 @@ CONNECT_IN_FLIGHT = 8  # per worker: connections waiting for their snapshot
 SNAPSHOT_TIMEOUT_S = 60.0
 HELD_GAP_S = 5.0
 PUBLISHER_CONNECTIONS = 4
-FRAME_INTERVAL_MS = 100
+FRAME_INTERVAL_MS = 100  # the setting's default
 PROGRESS_S = 5.0
 ORIGIN = (20.97, 105.78)  # Hà Đông
 FIX_INTERVAL_S = 5
@@ -809,7 +823,7 @@ class ClientWorkers:
         for n, commands in enumerate(self.commands):
             commands.put((command, arguments[n] if arguments else 0))
 
-    async def collect(self, waiting: str, ingest: IngestProcess) -> list[Any]:
+    async def collect(self, waiting: str, bench: Bench) -> list[Any]:
         """One reply per worker; progress every few seconds while waiting."""
         replies: list[Any] = []
         shown_s = time.monotonic()
@@ -821,8 +835,12 @@ class ClientWorkers:
                 raise RuntimeError("a client worker died")
             if time.monotonic() - shown_s >= PROGRESS_S:
                 shown_s = time.monotonic()
-                live = await live_metrics(ingest)
-                say(f"    {waiting}: server counts {live.get('sanitrack_live_clients', 0):.0f}")
+                live = await live_metrics(bench.ingest)
+                ingest = await ingest_counters(bench)
+                say(
+                    f"    {waiting}: server counts {live.get('sanitrack_live_clients', 0):.0f}"
+                    f" clients; ingest behind {ingest.behind} msgs"
+                )
         return sorted(replies, key=lambda r: int(r.worker))
 
 
@@ -882,6 +900,13 @@ class ClientStep:
     oldest_row: Latency | None
     frames_timed: int
     worst_ms_by_second: list[int]  # the oldest row of any frame in each second of the window
+    behind_end_s: float  # median of the timeline's last 5 s
+    behind_growth_s: float  # behind_end_s - median of the timeline's 5th to 9th s
+    kernel_send_kb_per_client: float  # the server's send queues at the window's end
+    kernel_receive_kb_per_client: float  # the clients' unread receive queues
+    ingest_received_msg_s: float  # MQTT messages the ingest read, over the window
+    ingest_behind_msg: int  # published - read by the ingest, at the window's end
+    ingest_pending_msg: int  # read, not yet acknowledged (stored), at the window's end
     published_msg_s: float
     server: Usage
     rss_per_client_kb: float
@@ -911,6 +936,27 @@ class Bench:
     idle: Idle | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class IngestCounters:
+    at_s: float  # monotonic
+    received: int  # MQTT messages the ingest has read since it started
+    behind: int  # fixes published - messages read
+    pending: int  # read, not yet acknowledged
+
+
+async def ingest_counters(bench: Bench) -> IngestCounters:
+    """The ingest's read position against the publisher's (other publishers on a shared
+    Mosquitto would count as read too)."""
+    sent = bench.publisher.sent.value
+    try:
+        values = await asyncio.to_thread(bench.ingest.metrics)
+    except (OSError, urllib.error.URLError):
+        values = {}
+    received = int(values.get("sanitrack_ingest_messages_received_total", 0))
+    pending = int(values.get("sanitrack_ingest_pending_messages", 0))
+    return IngestCounters(time.monotonic(), received, max(0, sent - received), pending)
+
+
 async def live_metrics(ingest: IngestProcess) -> dict[str, float]:
     """sanitrack_live_* of the server, summed over labels but the close reason's."""
     try:
@@ -934,12 +980,17 @@ async def measure_window(bench: Bench, seconds: float, label: str) -> tuple[floa
         ]
         live = await live_metrics(bench.ingest)
         machine = bench.sampler.machine_cpu(now_s - PROGRESS_S, now_s)
+        queues = await asyncio.to_thread(socket_queues, bench.ingest.http_port)
+        ingest = await ingest_counters(bench)
         say(
             f"    {label} {time.monotonic() - began:3.0f}/{seconds:.0f} s: server {server},"
             f" clients CPU {'/'.join(f'{c:.0f}%' for c in workers)},"
             f" machine {machine:.0f}%/200%,"
             f" server counts {live.get('sanitrack_live_clients', 0):.0f} clients,"
-            f" published {bench.publisher.rate_since(sent, began):.0f} msg/s"
+            f" published {bench.publisher.rate_since(sent, began):.0f} msg/s,"
+            f" ingest behind {ingest.behind} msgs ({ingest.pending} pending),"
+            f" kernel queues {(queues.server_send_bytes + queues.client_receive_bytes) / 2**20:.1f}"
+            " MB"
         )
     return start_s, time.time(), bench.publisher.rate_since(sent, began)
 
@@ -960,7 +1011,7 @@ async def client_step(bench: Bench, clients: int, warm_up_s: float, step_s: floa
     began = time.monotonic()
     closed_before = await live_metrics(bench.ingest)
     workers.send("grow", shares)
-    grown: list[GrowReport] = await workers.collect("connecting", bench.ingest)
+    grown: list[GrowReport] = await workers.collect("connecting", bench)
     connect_s = sorted(s for g in grown for s in g.connect_s)
     failed = collections.Counter[str]()
     for g in grown:
@@ -970,10 +1021,13 @@ async def client_step(bench: Bench, clients: int, warm_up_s: float, step_s: floa
         f" ({sum(failed.values())} failed); warming up {warm_up_s:.0f} s"
     )
     await asyncio.sleep(warm_up_s)
+    ingest_before = await ingest_counters(bench)
     workers.send("measure")
     start_s, end_s, published = await measure_window(bench, step_s, f"{clients} clients")
     workers.send("report")
-    windows: list[WindowReport] = await workers.collect("reporting", bench.ingest)
+    queues = await asyncio.to_thread(socket_queues, bench.ingest.http_port)
+    ingest_after = await ingest_counters(bench)
+    windows: list[WindowReport] = await workers.collect("reporting", bench)
     closed_after = await live_metrics(bench.ingest)
     too_slow = 'sanitrack_live_clients_closed_total{reason="too_slow"}'
     return summarize_step(
@@ -986,6 +1040,8 @@ async def client_step(bench: Bench, clients: int, warm_up_s: float, step_s: floa
         (start_s, end_s),
         published,
         round(closed_after.get(too_slow, 0.0) - closed_before.get(too_slow, 0.0)),
+        queues,
+        (ingest_before, ingest_after),
     )
 
 
@@ -999,6 +1055,8 @@ def summarize_step(
     window: tuple[float, float],
     published_msg_s: float,
     server_too_slow: int,
+    queues: SocketQueues,
+    ingest: tuple[IngestCounters, IngestCounters],
 ) -> ClientStep:
     assert bench.idle is not None
     connected = sum(w.clients_at_start for w in windows)
@@ -1025,6 +1083,9 @@ def summarize_step(
     groups = ("publisher", "broker", "postgres", "bench")
     usage = {group: bench.sampler.usage(group, *window) for group in groups}
     measured = server.cpu_percent + sum(workers_cpu) + sum(u.cpu_percent for u in usage.values())
+    timeline = [worst.get(n, 0) for n in range(math.ceil(window_s))]
+    behind_end_s = median(timeline[-6:-1]) / 1000  # the last second may be cut short
+    behind_early_s = median(timeline[5:10]) / 1000
     return ClientStep(
         clients=clients,
         connected=connected,
@@ -1047,7 +1108,15 @@ def summarize_step(
         rows_timed=len(all_rows),
         oldest_row=latency_of(oldest),
         frames_timed=len(oldest),
-        worst_ms_by_second=[worst.get(n, 0) for n in range(math.ceil(window_s))],
+        worst_ms_by_second=timeline,
+        behind_end_s=behind_end_s,
+        behind_growth_s=behind_end_s - behind_early_s,
+        kernel_send_kb_per_client=queues.server_send_bytes / 1024 / max(connected, 1),
+        kernel_receive_kb_per_client=queues.client_receive_bytes / 1024 / max(connected, 1),
+        ingest_received_msg_s=(ingest[1].received - ingest[0].received)
+        / max(ingest[1].at_s - ingest[0].at_s, 1e-9),
+        ingest_behind_msg=ingest[1].behind,
+        ingest_pending_msg=ingest[1].pending,
         published_msg_s=published_msg_s,
         server=server,
         rss_per_client_kb=(server.peak_rss_mb - bench.idle.server.peak_rss_mb) * 1024 / clients,
@@ -1098,6 +1167,70 @@ def latency_of(values_ms: Sequence[int]) -> Latency | None:
 
 def statistics_mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def median(values: Sequence[int]) -> float:
+    return percentile(sorted(values), 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class SocketQueues:
+    server_send_bytes: int
+    client_receive_bytes: int
+    server_sockets: int
+
+
+def socket_queues(port: int) -> SocketQueues:
+    """What the kernel holds on the established TCP connections of ``port`` (IPv4, this
+    machine): the server side's send queues and the client side's unread receive queues."""
+    send = receive = sockets = 0
+    with Path("/proc/net/tcp").open() as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[3] != "01":  # ESTABLISHED
+                continue
+            tx_queue, rx_queue = (int(part, 16) for part in fields[4].split(":"))
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                send += tx_queue
+                sockets += 1
+            elif int(fields[2].rsplit(":", 1)[1], 16) == port:
+                receive += rx_queue
+    return SocketQueues(send, receive, sockets)
+
+
+@dataclass(frozen=True, slots=True)
+class Fixes:
+    """The publishing vehicles' fixes over the whole run."""
+
+    sent: int
+    acked: int  # acknowledged by the broker (QoS 1)
+    stored: int  # in positions once the ingest had drained
+    error: str | None
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.acked - self.stored)
+
+    @classmethod
+    def of(cls, report: PublishReport | None, stored: int) -> Fixes:
+        if report is None:
+            return cls(0, 0, stored, "no report from the publisher")
+        return cls(report.sent, report.acked, stored, report.error)
+
+
+async def stored_fixes(url: str, tenant_id: int, settle_s: float = 0.0) -> int:
+    """The tenant's stored fixes; with ``settle_s``, once the count has not moved for that
+    long (at most 60 s)."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        count, steady_s = await count_positions(conn, tenant_id), time.monotonic()
+        deadline_s = time.monotonic() + 60
+        while settle_s and time.monotonic() - steady_s < settle_s and time.monotonic() < deadline_s:
+            await asyncio.sleep(0.5)
+            now_count = await count_positions(conn, tenant_id)
+            if now_count != count:
+                count, steady_s = now_count, time.monotonic()
+    return count
 
 
 # ---------------------------------------------------------------- the REST reads
@@ -1210,12 +1343,12 @@ def print_report(
     steps: Sequence[ClientStep],
     reads: Sequence[RestTiming],
     rest_cpu: dict[str, float],
-    publisher: PublishReport | None,
+    fixes: Fixes,
 ) -> None:
     print(
         f"\nLIVE MAP UNDER LOAD ({endpoint.name}; {time.strftime('%Y-%m-%d %H:%M')}):"
         f" {len(world.topics):,} vehicles at 1 fix/s, QoS 1, positions frames every"
-        f" {FRAME_INTERVAL_MS} ms; {world.on_map + len(world.topics):,} devices on the map"
+        f" {args.frame_interval_ms} ms; {world.on_map + len(world.topics):,} devices on the map"
     )
     print(f"  no client: server {idle.server}, publisher offered {idle.published_msg_s:.0f} msg/s")
     print(
@@ -1259,6 +1392,24 @@ def print_report(
         "  ('others': machine CPU that none of these processes nor the benchmark used: another"
         " workload on the machine, which disturbs the figures)"
     )
+    print(
+        "\n  where the backlog is, at the end of the window: clients behind = latency of the last"
+        " 5 s (growth since the 5th-9th s); ingest behind = published - read by the ingest,"
+        " waiting in the broker or lost (constant over a step: lost; see 'fixes' below);"
+        " pending: read, not yet stored; kernel queues per client: server send + client"
+        " receive"
+    )
+    print(
+        f"  {'clients':>7} {'behind s':>8} {'growth s':>8} {'ingest read/s':>13}"
+        f" {'ingest behind':>13} {'pending':>7} {'send KB':>7} {'recv KB':>7}"
+    )
+    for s in steps:
+        print(
+            f"  {s.clients:>7} {s.behind_end_s:>8.2f} {s.behind_growth_s:>+8.2f}"
+            f" {s.ingest_received_msg_s:>13.0f} {s.ingest_behind_msg:>13,}"
+            f" {s.ingest_pending_msg:>7,} {s.kernel_send_kb_per_client:>7.0f}"
+            f" {s.kernel_receive_kb_per_client:>7.0f}"
+        )
     print("\n  latency timeline: the oldest row received in each second of the window, ms")
     for s in steps:
         print(f"  {s.clients:>7}: {' '.join(str(ms) for ms in s.worst_ms_by_second)}")
@@ -1290,11 +1441,12 @@ def print_report(
     print()
     for target, met in targets(steps).items():
         print(f"  target {target}: {met}")
-    if publisher is not None:
-        print(
-            f"  publisher: {publisher.sent:,} fixes sent, {publisher.acked:,} acknowledged"
-            + (f", error {publisher.error}" if publisher.error else "")
-        )
+    print(
+        f"  fixes of the publishing vehicles: {fixes.sent:,} sent, {fixes.acked:,} acknowledged"
+        f" by the broker, {fixes.stored:,} stored: {fixes.lost:,} lost"
+        f" ({100 * fixes.lost / max(fixes.acked, 1):.1f} %)"
+        + (f"; publisher error: {fixes.error}" if fixes.error else "")
+    )
 
 
 def targets(steps: Sequence[ClientStep]) -> dict[str, str]:
@@ -1313,9 +1465,15 @@ def targets(steps: Sequence[ClientStep]) -> dict[str, str]:
         result[label] = "not measured"
     else:
         met = step.held == TARGET_CLIENTS_HELD and not step.dropped and step.failed_to_connect == 0
+        behind = (
+            f"; but {step.behind_end_s:.1f} s behind at the end, {step.behind_growth_s:+.1f} s"
+            " over the window"
+            if step.behind_end_s > 1
+            else ""
+        )
         result[label] = (
             f"{'met' if met else 'MISSED'} ({step.held} held, {step.failed_to_connect} failed,"
-            f" {sum(step.dropped.values())} dropped)"
+            f" {sum(step.dropped.values())} dropped{behind})"
         )
     return result
 
@@ -1378,50 +1536,58 @@ async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
                 url,
                 endpoint,
                 work_dir,
-                extra_env={"SANITRACK_API__LIVE_POSITIONS_INTERVAL_MS": str(FRAME_INTERVAL_MS)},
+                extra_env={
+                    "SANITRACK_API__LIVE_POSITIONS_INTERVAL_MS": str(args.frame_interval_ms)
+                },
                 log_name="ingest-live.log",
             )
         )
         sampler.watch("ingest", ingest.process.pid)
         say(f"ingest running (log {ingest.log_path}); publishing {args.vehicles} msg/s ...")
-        publisher = await stack.enter_async_context(
-            fleet_publisher(endpoint, world.topics, float(args.vehicles), sampler)
-        )
-        bench = Bench(ingest, publisher, sampler)
-        await measure_window(bench, args.warm_up_s, "publishers warming up")
-        rest_start_s = time.time()
-        reads = await time_reads(ingest.http_port, world, args.rest_calls, args.rest_warm_ups)
-        rest_cpu = cpu_during(sampler, rest_start_s, time.time())
-        idle = bench.idle = await idle_step(bench, args.idle_s)
-        ws_url = f"ws://127.0.0.1:{ingest.http_port}/ws/live?token={world.token}"
-        bench.workers = await stack.enter_async_context(
-            client_workers(ws_url, args.connect_per_s, sampler)
-        )
-        steps: list[ClientStep] = []
-        for clients in args.clients:
-            steps.append(await client_step(bench, clients, args.step_warm_up_s, args.step_s))
-            step = steps[-1]
-            say(
-                f"  => {step.held}/{clients} held, p99 all rows"
-                f" {step.all_rows.p99_ms if step.all_rows else float('nan'):.0f} ms,"
-                f" server CPU {step.server.cpu_percent:.0f}%, limit: {step.limit};"
-                f" worst per second: {' '.join(map(str, step.worst_ms_by_second))}"
+        preloaded = await stored_fixes(url, world.tenant_id)
+        async with contextlib.AsyncExitStack() as load:  # the publisher and the clients
+            publisher = await load.enter_async_context(
+                fleet_publisher(endpoint, world.topics, float(args.vehicles), sampler)
             )
-        profiles = await profile_server(bench, args.profile_s, args.clients[-1], work_dir)
-        await stack.aclose()  # clients, publisher, ingest, broker: before the figures
-        print_report(args, endpoint, world, idle, steps, reads, rest_cpu, publisher.report)
+            bench = Bench(ingest, publisher, sampler)
+            await measure_window(bench, args.warm_up_s, "publishers warming up")
+            rest_start_s = time.time()
+            reads = await time_reads(ingest.http_port, world, args.rest_calls, args.rest_warm_ups)
+            rest_cpu = cpu_during(sampler, rest_start_s, time.time())
+            idle = bench.idle = await idle_step(bench, args.idle_s)
+            ws_url = f"ws://127.0.0.1:{ingest.http_port}/ws/live?token={world.token}"
+            bench.workers = await load.enter_async_context(
+                client_workers(ws_url, args.connect_per_s, sampler)
+            )
+            steps: list[ClientStep] = []
+            for clients in args.clients:
+                steps.append(await client_step(bench, clients, args.step_warm_up_s, args.step_s))
+                step = steps[-1]
+                say(
+                    f"  => {step.held}/{clients} held, p99 all rows"
+                    f" {step.all_rows.p99_ms if step.all_rows else float('nan'):.0f} ms,"
+                    f" server CPU {step.server.cpu_percent:.0f}%, limit: {step.limit};"
+                    f" worst per second: {' '.join(map(str, step.worst_ms_by_second))}"
+                )
+            profiles = await profile_server(bench, args.profile_s, args.clients[-1], work_dir)
+            say("stopping the clients and the publisher ...")
+        say("waiting for the ingest to store what it has ...")
+        stored = await stored_fixes(url, world.tenant_id, settle_s=3.0) - preloaded
+        await stack.aclose()  # ingest and broker: before the figures
+        fixes = Fixes.of(publisher.report, stored)
+        print_report(args, endpoint, world, idle, steps, reads, rest_cpu, fixes)
         print_profile(endpoint.name, profiles)
         return {
             "broker": endpoint.name,
             "vehicles": len(world.topics),
             "devices_on_map": world.on_map + len(world.topics),
-            "frame_interval_ms": FRAME_INTERVAL_MS,
+            "frame_interval_ms": args.frame_interval_ms,
             "idle": dataclasses.asdict(idle),
             "steps": [dataclasses.asdict(s) for s in steps],
             "rest": [dataclasses.asdict(r) | {"verdict": r.verdict} for r in reads],
             "rest_cpu_percent": rest_cpu,
             "targets": targets(steps),
-            "publisher": dataclasses.asdict(publisher.report) if publisher.report else None,
+            "fixes": dataclasses.asdict(fixes),
             "profiles": {name: dataclasses.asdict(p) for name, p in profiles.items()},
         }
 
@@ -1440,6 +1606,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--stored-devices", type=int, default=10_000, help="on the map at start, publishers too"
     )
     parser.add_argument("--connect-per-s", type=float, default=100.0, help="all workers")
+    parser.add_argument(
+        "--frame-interval-ms", type=int, default=FRAME_INTERVAL_MS, help="positions frames"
+    )
     parser.add_argument("--rest-calls", type=int, default=None, help="per read (50)")
     parser.add_argument("--rest-warm-ups", type=int, default=None, help="per read (5)")
     parser.add_argument("--profile-s", type=float, default=None, help="py-spy (10; 0: none)")
