@@ -111,9 +111,10 @@ class _Connection:
         self.close_reason = ""
         self.ended = asyncio.Event()
         self._max_queued = max_queued
-        self._outbox: deque[bytes] = deque()
-        self._held: list[bytes] | None = None
+        self._outbox: deque[str] = deque()
+        self._held: list[str] | None = None
         self._positions: dict[int, bytes] = {}
+        self._shared: _SharedPositions | None = None  # a tick taken whole, not yet sent
         self.positions_waiting_since: float | None = None  # monotonic; None: none waiting
         self._not_empty = asyncio.Event()
 
@@ -138,7 +139,7 @@ class _Connection:
             and "positions" in subscription.channels
         )
 
-    def offer(self, message: bytes) -> bool:
+    def offer(self, message: str) -> bool:
         """Queue ``message`` without waiting; False when the outbox is full: too slow."""
         if len(self._outbox) + len(self._held or ()) >= self._max_queued:
             return False
@@ -150,23 +151,38 @@ class _Connection:
         return True
 
     def offer_positions(
-        self, batch: Iterable[tuple[LivePosition, bytes]] | Mapping[int, bytes], now: float
+        self, batch: Iterable[tuple[LivePosition, bytes]] | _SharedPositions, now: float
     ) -> None:
         """Merge positions in, replacing what is still pending of the same device: a slow
-        client gets the latest of each, never a backlog. Never blocks, never overflows."""
+        client gets the latest of each, never a backlog. Never blocks, never overflows.
+
+        A client that follows everything and has sent all it had takes the tick's shared
+        frame as it is: built once for all such clients, not once per client.
+        """
         assert self.subscription is not None
-        if isinstance(batch, Mapping):
-            self._positions.update(batch)
+        if isinstance(batch, _SharedPositions):
+            if not self._positions and self._shared is None and self._held is None:
+                self._shared = batch
+            else:
+                self._absorb_shared()
+                self._positions.update(batch.rows)
         else:
+            self._absorb_shared()
             wanted = self.subscription.filter
             for position, message in batch:
                 if wanted.matches_position(position, self.route_vehicles):
                     self._positions[position.device_id] = message
-        if self._positions:
+        if self._positions or self._shared is not None:
             if self.positions_waiting_since is None:
                 self.positions_waiting_since = now
             if self._held is None:
                 self._not_empty.set()
+
+    def _absorb_shared(self) -> None:
+        """Fold a shared frame not yet sent into the pending positions (they are newer)."""
+        if self._shared is not None:
+            self._positions = {**self._shared.rows, **self._positions}
+            self._shared = None
 
     def hold(self, subscription: SubscribeRequest) -> None:
         """Follow ``subscription`` from now on, holding its deltas back until its snapshot.
@@ -177,9 +193,10 @@ class _Connection:
         self.subscription = subscription
         self._held = []
         self._positions.clear()
+        self._shared = None
         self.positions_waiting_since = None
 
-    def release(self, snapshot: bytes, route_vehicles: frozenset[int]) -> bool:
+    def release(self, snapshot: str, route_vehicles: frozenset[int]) -> bool:
         """Queue ``snapshot``, then the deltas held since ``hold``; False when too slow."""
         self.route_vehicles = route_vehicles
         held, self._held = self._held or [], None
@@ -190,14 +207,18 @@ class _Connection:
         self._not_empty.set()
         return True
 
-    async def next_message(self) -> bytes:
+    async def next_message(self) -> str:
         """Alerts and visits first, in order; then every pending position in one frame."""
         while True:
             if self._outbox:
                 return self._outbox.popleft()
+            if self._shared is not None and self._held is None:
+                frame, self._shared = self._shared.frame, None
+                self.positions_waiting_since = None
+                return frame
             if self._positions and self._held is None:
-                frame = _POSITIONS_HEAD + b",".join(self._positions.values()) + b"]}"
-                self._positions.clear()
+                frame = _positions_frame(self._positions)
+                self._positions = {}
                 self.positions_waiting_since = None
                 return frame
             self._not_empty.clear()
@@ -208,6 +229,30 @@ class _Connection:
         if not self.ended.is_set():
             self.close_code, self.close_reason = code, reason
             self.ended.set()
+
+
+def _by_device(position: LivePosition) -> int:
+    return position.device_id
+
+
+def _positions_frame(rows: Mapping[int, bytes]) -> str:
+    return (_POSITIONS_HEAD + b",".join(rows.values()) + b"]}").decode()
+
+
+class _SharedPositions:
+    """One tenant's positions of one tick; its frame is built at most once."""
+
+    __slots__ = ("_frame", "rows")
+
+    def __init__(self, rows: dict[int, bytes]) -> None:
+        self.rows = rows
+        self._frame: str | None = None
+
+    @property
+    def frame(self) -> str:
+        if self._frame is None:
+            self._frame = _positions_frame(self.rows)
+        return self._frame
 
 
 # ---------------------------------------------------------------- the feed
@@ -308,14 +353,24 @@ class LiveFeed:
     def latest_positions(self, tenant_id: int) -> list[LivePosition]:
         return [p for p in self._latest.values() if p.tenant_id == tenant_id]
 
+    def latest_positions_json(self, tenant_id: int) -> bytes:
+        """The tenant's latest positions as a JSON array by device id, each encoded once
+        per fix (what /api/v1/positions/latest answers)."""
+        positions = sorted(self.latest_positions(tenant_id), key=_by_device)
+        return b"[" + b",".join(self._position_json(p) for p in positions) + b"]"
+
     async def _positions_tick(self) -> None:
         """Every ``positions_interval_s``: what was published since, to whoever wants it.
 
         Each position is encoded once; a connection with no filter takes the tenant's whole
         batch in one dict update, so the cost per client is one merge, not one per fix.
         """
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
         while True:
-            await asyncio.sleep(self._positions_interval_s)
+            # On a fixed schedule: a slow flush does not push every later frame back.
+            next_at = max(next_at + self._positions_interval_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
             if self._pending:
                 self.flush_positions()
 
@@ -327,7 +382,7 @@ class LiveFeed:
                 (position, encode(position_row(position)))
             )
         whole = {
-            tenant: {p.device_id: message for p, message in batch}
+            tenant: _SharedPositions({p.device_id: message for p, message in batch})
             for tenant, batch in by_tenant.items()
         }
         now = self._clock.monotonic()
@@ -390,21 +445,21 @@ class LiveFeed:
         else:
             channel = "stops"
             tenant_id, vehicle_id, route_run_id = item.tenant_id, item.vehicle_id, item.route_run_id
-        encoded: bytes | None = None  # once for all connections, and only if one wants it
+        encoded: str | None = None  # once for all connections, and only if one wants it
         for connection in self._connections:
             if connection.wants(channel, tenant_id, vehicle_id, route_run_id):
-                encoded = encoded or encode(_delta(item))
+                encoded = encoded or encode(_delta(item)).decode()
                 self._deliver(connection, encoded)
 
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)
-            message = encode({"type": "heartbeat", "at": utc_text(self._clock.now())})
+            message = encode({"type": "heartbeat", "at": utc_text(self._clock.now())}).decode()
             for connection in self._connections:
                 if not connection.ended.is_set():
                     self._deliver(connection, message)
 
-    def _deliver(self, connection: _Connection, message: bytes) -> None:
+    def _deliver(self, connection: _Connection, message: str) -> None:
         if not connection.offer(message):
             self._drop_too_slow(connection)
 
@@ -483,7 +538,7 @@ class LiveFeed:
     ) -> None:
         if isinstance(request, RequestError):
             error = {"type": "error", "field": request.field, "reason": request.reason}
-            self._deliver(connection, encode(error))
+            self._deliver(connection, encode(error).decode())
             return
         connection.hold(request)
         try:
@@ -495,7 +550,7 @@ class LiveFeed:
             self._close(connection, CLOSE_INTERNAL_ERROR, "snapshot unavailable", "snapshot_failed")
             return
         message = self._snapshot_message(connection.principal, request, snapshot)
-        if not connection.release(message, snapshot.route_vehicles):
+        if not connection.release(message.decode(), snapshot.route_vehicles):
             self._drop_too_slow(connection)
 
     def _snapshot_message(
@@ -553,7 +608,7 @@ class LiveFeed:
         try:
             while True:
                 message = await connection.next_message()
-                await websocket.send_text(message.decode())
+                await websocket.send_text(message)
         except WebSocketDisconnect:
             pass
         finally:

@@ -26,15 +26,12 @@ async def latest_positions(principal: Reader, ctx: Ctx) -> Response:
     """The latest fix of every device of the tenant (from the live feed's memory when this
     process runs it, else from the database)."""
     if ctx.feed is not None:
-        positions = ctx.feed.latest_positions(principal.tenant_id)
+        body = ctx.feed.latest_positions_json(principal.tenant_id)
     else:
         positions = await _stored_latest(ctx, principal.tenant_id)
-    body = orjson.dumps([position_json(p) for p in sorted(positions, key=_by_device)])
+        positions.sort(key=lambda p: p.device_id)
+        body = orjson.dumps([position_json(p) for p in positions])
     return Response(body, media_type="application/json")
-
-
-def _by_device(position: LivePosition) -> int:
-    return position.device_id
 
 
 async def _stored_latest(ctx: Ctx, tenant_id: int) -> list[LivePosition]:

@@ -26,6 +26,7 @@ from fleet.registry import (
     list_vehicles,
     rotate_device_secret,
     set_device_active,
+    vehicle_device_ids,
 )
 from fleet.service import (
     create_device,
@@ -97,5 +98,6 @@ __all__ = [
     "set_device_active",
     "staff_names",
     "vehicle_codes",
+    "vehicle_device_ids",
     "verify_secret",
 ]

@@ -53,6 +53,17 @@ async def get_vehicle(conn: AsyncConnection[Any], tenant_id: int, vehicle_id: in
     return Vehicle(*row)
 
 
+async def vehicle_device_ids(
+    conn: AsyncConnection[Any], tenant_id: int, vehicle_id: int
+) -> list[int]:
+    """The ids of the devices linked to a vehicle (of this tenant)."""
+    cursor = await conn.execute(
+        "SELECT id FROM devices WHERE tenant_id = %s AND vehicle_id = %s ORDER BY id",
+        (tenant_id, vehicle_id),
+    )
+    return [int(row[0]) for row in await cursor.fetchall()]
+
+
 async def list_staff(conn: AsyncConnection[Any], tenant_id: int) -> list[StaffMember]:
     cursor = await conn.execute(
         "SELECT id, tenant_id, code, full_name, role, phone FROM staff WHERE tenant_id = %s"

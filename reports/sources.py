@@ -23,10 +23,11 @@ async def vehicle_device_ids(
     conn: AsyncConnection[Any], tenant_id: int, vehicle_id: int
 ) -> list[int]:
     """The ids of the devices linked to the vehicle now (devices.vehicle_id)."""
-    if vehicle_id not in await fleet.vehicle_codes(conn, tenant_id):
-        raise NotFound(f"vehicle {vehicle_id}")
-    devices = await fleet.list_devices(conn, tenant_id)
-    return [device.id for device in devices if device.vehicle_id == vehicle_id]
+    try:
+        await fleet.get_vehicle(conn, tenant_id, vehicle_id)
+    except fleet.NotFound:
+        raise NotFound(f"vehicle {vehicle_id}") from None
+    return await fleet.vehicle_device_ids(conn, tenant_id, vehicle_id)
 
 
 async def route_run(conn: AsyncConnection[Any], tenant_id: int, run_id: int) -> planning.RouteRun:
