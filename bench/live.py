@@ -17,9 +17,12 @@ Every part runs in its own process, as in production:
   run of 300 stops yesterday and 8,000 fixes along it; a dispatcher with an API token.
 * The broker: the machine's Mosquitto on 127.0.0.1:1883 when reachable, else the embedded
   amqtt broker in a process of its own (bench.ingest).
-* The system under test: ``python -m sanitrack.cli ingest`` (bench.ingest.ingest_process):
-  ingest, rules engine, the HTTP API and /ws/live in one process, positions frames every
-  100 ms (SANITRACK_API__LIVE_POSITIONS_INTERVAL_MS).
+* The system under test, ``--topology separate`` (the default, as in production):
+  ``python -m sanitrack.cli ingest`` (bench.ingest.ingest_process: ingest and rules
+  engine) announcing positions over NOTIFY (SANITRACK_API__NOTIFY_POSITIONS=true), and
+  ``python -m sanitrack.cli api`` serving the HTTP API and /ws/live in a process of its
+  own; ``--topology one-process``: the ingest serves the map itself, as in the demo.
+  Positions frames every 100 ms (SANITRACK_API__LIVE_POSITIONS_INTERVAL_MS).
 * The publisher: one process, paced by bench.ingest's token bucket, QoS 1, one fix per
   vehicle per second in turn (bench.ingest.fix_payload: ``ts`` is the instant the message
   was handed to paho). It publishes through a few connections, each carrying many
@@ -100,9 +103,11 @@ import operator
 import os
 import queue
 import secrets
+import subprocess
 import sys
 import time
 import urllib.error
+import urllib.request
 from array import array
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -124,6 +129,7 @@ import planning
 import reports
 from bench.alerts import fetch_metrics
 from bench.ingest import (
+    REPO,
     SPAWN,
     Endpoint,
     IngestProcess,
@@ -139,13 +145,16 @@ from bench.ingest import (
     ingest_process,
     mosquitto,
     mosquitto_reachable,
+    open_for_writing,
     print_profile,
     profile_of,
     py_spy,
     start_py_spy,
+    stop_process,
     warn_about_neighbours,
     work_directory,
 )
+from broker import free_port
 from geo import LocalProjection
 from storage import PositionRow, count_positions, write_positions
 
@@ -835,7 +844,7 @@ class ClientWorkers:
                 raise RuntimeError("a client worker died")
             if time.monotonic() - shown_s >= PROGRESS_S:
                 shown_s = time.monotonic()
-                live = await live_metrics(bench.ingest)
+                live = await live_metrics(bench.server)
                 ingest = await ingest_counters(bench)
                 say(
                     f"    {waiting}: server counts {live.get('sanitrack_live_clients', 0):.0f}"
@@ -911,6 +920,7 @@ class ClientStep:
     server: Usage
     rss_per_client_kb: float
     clients_cpu_percent: list[float]  # each worker
+    ingest: Usage  # the same process as the server with --topology one-process
     publisher: Usage
     broker: Usage
     postgres: Usage
@@ -927,11 +937,70 @@ class Idle:
     published_msg_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class Server:
+    """The process that serves the live map: `sanitrack api`, or the ingest itself."""
+
+    name: str  # its name in the resource sampler
+    pid: int
+    http_port: int
+
+
+@contextlib.asynccontextmanager
+async def api_process(
+    database_url: str, work_dir: Path, extra_env: dict[str, str]
+) -> AsyncIterator[Server]:
+    """``sanitrack api`` in a process of its own, ready when /health says it listens."""
+    http_port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SANITRACK_")},
+        "SANITRACK_DATABASE_URL": database_url,
+        "SANITRACK_HTTP_PORT": str(http_port),
+        "SANITRACK_LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    log_path = work_dir / "api-live.log"
+    with open_for_writing(log_path) as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sanitrack.cli",
+            "api",
+            env=env,
+            cwd=REPO,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline_s = time.monotonic() + 60
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"sanitrack api exited early; see {log_path}")
+            with contextlib.suppress(OSError, urllib.error.URLError, ValueError):
+                health = await asyncio.to_thread(_health, http_port)
+                if health.get("ok"):
+                    break
+            if time.monotonic() > deadline_s:
+                raise RuntimeError(f"sanitrack api not ready in 60 s; see {log_path}")
+            await asyncio.sleep(0.3)
+        say(f"sanitrack api running on port {http_port} (log {log_path})")
+        yield Server("api", process.pid, http_port)
+    finally:
+        await stop_process(process)
+
+
+def _health(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+        body: dict[str, Any] = json.loads(response.read())
+    return body
+
+
 @dataclass(slots=True)
 class Bench:
     ingest: IngestProcess
     publisher: Publisher
     sampler: ResourceSampler
+    server: Server
     workers: ClientWorkers | None = None
     idle: Idle | None = None
 
@@ -957,10 +1026,10 @@ async def ingest_counters(bench: Bench) -> IngestCounters:
     return IngestCounters(time.monotonic(), received, max(0, sent - received), pending)
 
 
-async def live_metrics(ingest: IngestProcess) -> dict[str, float]:
+async def live_metrics(server: Server) -> dict[str, float]:
     """sanitrack_live_* of the server, summed over labels but the close reason's."""
     try:
-        values = await asyncio.to_thread(fetch_metrics, ingest.http_port, ("sanitrack_live_",))
+        values = await asyncio.to_thread(fetch_metrics, server.http_port, ("sanitrack_live_",))
     except (OSError, urllib.error.URLError):
         return {}
     return {name.split("{")[0] if "reason" not in name else name: v for name, v in values.items()}
@@ -973,14 +1042,14 @@ async def measure_window(bench: Bench, seconds: float, label: str) -> tuple[floa
     while (left := seconds - (time.monotonic() - began)) > 0:
         await asyncio.sleep(min(PROGRESS_S, left))
         now_s = time.time()
-        server = bench.sampler.usage("ingest", now_s - PROGRESS_S, now_s)
+        server = bench.sampler.usage(bench.server.name, now_s - PROGRESS_S, now_s)
         workers = [
             bench.sampler.usage(f"clients-{n}", now_s - PROGRESS_S, now_s).cpu_percent
             for n in range(CLIENT_WORKERS)
         ]
-        live = await live_metrics(bench.ingest)
+        live = await live_metrics(bench.server)
         machine = bench.sampler.machine_cpu(now_s - PROGRESS_S, now_s)
-        queues = await asyncio.to_thread(socket_queues, bench.ingest.http_port)
+        queues = await asyncio.to_thread(socket_queues, bench.server.http_port)
         ingest = await ingest_counters(bench)
         say(
             f"    {label} {time.monotonic() - began:3.0f}/{seconds:.0f} s: server {server},"
@@ -998,7 +1067,7 @@ async def measure_window(bench: Bench, seconds: float, label: str) -> tuple[floa
 async def idle_step(bench: Bench, seconds: float) -> Idle:
     say(f"no client: the server's baseline for {seconds:.0f} s")
     start_s, end_s, rate = await measure_window(bench, seconds, "idle")
-    return Idle(end_s - start_s, bench.sampler.usage("ingest", start_s, end_s), rate)
+    return Idle(end_s - start_s, bench.sampler.usage(bench.server.name, start_s, end_s), rate)
 
 
 async def client_step(bench: Bench, clients: int, warm_up_s: float, step_s: float) -> ClientStep:
@@ -1009,7 +1078,7 @@ async def client_step(bench: Bench, clients: int, warm_up_s: float, step_s: floa
     ]
     say(f"step {clients} clients: connecting ...")
     began = time.monotonic()
-    closed_before = await live_metrics(bench.ingest)
+    closed_before = await live_metrics(bench.server)
     workers.send("grow", shares)
     grown: list[GrowReport] = await workers.collect("connecting", bench)
     connect_s = sorted(s for g in grown for s in g.connect_s)
@@ -1025,10 +1094,10 @@ async def client_step(bench: Bench, clients: int, warm_up_s: float, step_s: floa
     workers.send("measure")
     start_s, end_s, published = await measure_window(bench, step_s, f"{clients} clients")
     workers.send("report")
-    queues = await asyncio.to_thread(socket_queues, bench.ingest.http_port)
+    queues = await asyncio.to_thread(socket_queues, bench.server.http_port)
     ingest_after = await ingest_counters(bench)
     windows: list[WindowReport] = await workers.collect("reporting", bench)
-    closed_after = await live_metrics(bench.ingest)
+    closed_after = await live_metrics(bench.server)
     too_slow = 'sanitrack_live_clients_closed_total{reason="too_slow"}'
     return summarize_step(
         bench,
@@ -1065,7 +1134,7 @@ def summarize_step(
     dropped = collections.Counter[str]()
     for w in windows:
         dropped.update(w.closed)
-    server = bench.sampler.usage("ingest", *window)
+    server = bench.sampler.usage(bench.server.name, *window)
     workers_cpu = [
         bench.sampler.usage(f"clients-{n}", *window).cpu_percent for n in range(CLIENT_WORKERS)
     ]
@@ -1080,9 +1149,10 @@ def summarize_step(
     for w in windows:
         for second, latency_ms in w.worst_by_second.items():
             worst[second] = max(worst.get(second, 0), latency_ms)
-    groups = ("publisher", "broker", "postgres", "bench")
+    groups = ("ingest", "publisher", "broker", "postgres", "bench")
     usage = {group: bench.sampler.usage(group, *window) for group in groups}
-    measured = server.cpu_percent + sum(workers_cpu) + sum(u.cpu_percent for u in usage.values())
+    own = [u.cpu_percent for g, u in usage.items() if g != bench.server.name]
+    measured = server.cpu_percent + sum(workers_cpu) + sum(own)
     timeline = [worst.get(n, 0) for n in range(math.ceil(window_s))]
     behind_end_s = median(timeline[-6:-1]) / 1000  # the last second may be cut short
     behind_early_s = median(timeline[5:10]) / 1000
@@ -1121,6 +1191,7 @@ def summarize_step(
         server=server,
         rss_per_client_kb=(server.peak_rss_mb - bench.idle.server.peak_rss_mb) * 1024 / clients,
         clients_cpu_percent=workers_cpu,
+        ingest=usage["ingest"],
         publisher=usage["publisher"],
         broker=usage["broker"],
         postgres=usage["postgres"],
@@ -1131,12 +1202,15 @@ def summarize_step(
     )
 
 
-def cpu_during(sampler: ResourceSampler, start_s: float, end_s: float) -> dict[str, float]:
-    groups = ("ingest", "publisher", "broker", "postgres", "bench")
+def cpu_during(
+    sampler: ResourceSampler, server: Server, start_s: float, end_s: float
+) -> dict[str, float]:
+    groups = {"ingest", server.name, "publisher", "broker", "postgres", "bench"}
     measured = sum(sampler.usage(group, start_s, end_s).cpu_percent for group in groups)
     machine = sampler.machine_cpu(start_s, end_s)
     return {
-        "server": sampler.usage("ingest", start_s, end_s).cpu_percent,
+        "server": sampler.usage(server.name, start_s, end_s).cpu_percent,
+        "ingest": sampler.usage("ingest", start_s, end_s).cpu_percent,
         "machine": machine,
         "others": max(0.0, machine - measured),
     }
@@ -1376,14 +1450,15 @@ def print_report(
     )
     print(
         f"  {'clients':>7} {'server CPU':>10} {'RSS MB':>7} {'KB/client':>9}"
-        f" {'clients CPU':>11} {'publisher':>9} {'broker':>6} {'postgres':>8}"
+        f" {'clients CPU':>11} {'ingest':>6} {'publisher':>9} {'broker':>6} {'postgres':>8}"
         f" {'machine':>8} {'others':>6} {'pub msg/s':>9}  limit"
     )
     for s in steps:
         workers = "/".join(f"{c:.0f}" for c in s.clients_cpu_percent)
         print(
             f"  {s.clients:>7} {s.server.cpu_percent:>9.0f}% {s.server.peak_rss_mb:>7.0f}"
-            f" {s.rss_per_client_kb:>9.0f} {workers:>10}% {s.publisher.cpu_percent:>8.0f}%"
+            f" {s.rss_per_client_kb:>9.0f} {workers:>10}% {s.ingest.cpu_percent:>5.0f}%"
+            f" {s.publisher.cpu_percent:>8.0f}%"
             f" {s.broker.cpu_percent:>5.0f}% {s.postgres.cpu_percent:>7.0f}%"
             f" {s.machine_cpu_percent:>4.0f}/200 {s.others_cpu_percent:>5.0f}%"
             f" {s.published_msg_s:>9.0f}  {s.limit}"
@@ -1501,7 +1576,7 @@ async def profile_server(
     if spy is None or seconds <= 0:
         say("py-spy not found (pip install py-spy) or --profile-s 0: no profile")
         return {}
-    pid = bench.ingest.process.pid
+    pid = bench.server.pid
     output = work_dir / f"py-spy-live-{pid}-{clients}clients.txt"
     say(f"profiling the server with py-spy for {seconds:.0f} s, {clients} clients connected")
     spying = await start_py_spy(spy, pid, seconds, output)
@@ -1530,32 +1605,38 @@ async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         stack.callback(sampling.cancel)
         sampler.watch("broker", endpoint.broker_pid)
         sampler.watch("bench", os.getpid())
-        say(f"starting the ingest ({endpoint.name} broker) ...")
+        say(f"starting the ingest ({endpoint.name} broker, {args.topology}) ...")
+        separate = args.topology == "separate"
+        interval = {"SANITRACK_API__LIVE_POSITIONS_INTERVAL_MS": str(args.frame_interval_ms)}
         ingest = await stack.enter_async_context(
             ingest_process(
                 url,
                 endpoint,
                 work_dir,
-                extra_env={
-                    "SANITRACK_API__LIVE_POSITIONS_INTERVAL_MS": str(args.frame_interval_ms)
-                },
+                extra_env=interval
+                | ({"SANITRACK_API__NOTIFY_POSITIONS": "true"} if separate else {}),
                 log_name="ingest-live.log",
             )
         )
         sampler.watch("ingest", ingest.process.pid)
+        if separate:
+            server = await stack.enter_async_context(api_process(url, work_dir, interval))
+            sampler.watch(server.name, server.pid)
+        else:
+            server = Server("ingest", ingest.process.pid, ingest.http_port)
         say(f"ingest running (log {ingest.log_path}); publishing {args.vehicles} msg/s ...")
         preloaded = await stored_fixes(url, world.tenant_id)
         async with contextlib.AsyncExitStack() as load:  # the publisher and the clients
             publisher = await load.enter_async_context(
                 fleet_publisher(endpoint, world.topics, float(args.vehicles), sampler)
             )
-            bench = Bench(ingest, publisher, sampler)
+            bench = Bench(ingest, publisher, sampler, server)
             await measure_window(bench, args.warm_up_s, "publishers warming up")
             rest_start_s = time.time()
-            reads = await time_reads(ingest.http_port, world, args.rest_calls, args.rest_warm_ups)
-            rest_cpu = cpu_during(sampler, rest_start_s, time.time())
+            reads = await time_reads(server.http_port, world, args.rest_calls, args.rest_warm_ups)
+            rest_cpu = cpu_during(sampler, server, rest_start_s, time.time())
             idle = bench.idle = await idle_step(bench, args.idle_s)
-            ws_url = f"ws://127.0.0.1:{ingest.http_port}/ws/live?token={world.token}"
+            ws_url = f"ws://127.0.0.1:{server.http_port}/ws/live?token={world.token}"
             bench.workers = await load.enter_async_context(
                 client_workers(ws_url, args.connect_per_s, sampler)
             )
@@ -1579,6 +1660,7 @@ async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         print_profile(endpoint.name, profiles)
         return {
             "broker": endpoint.name,
+            "topology": args.topology,
             "vehicles": len(world.topics),
             "devices_on_map": world.on_map + len(world.topics),
             "frame_interval_ms": args.frame_interval_ms,
@@ -1597,6 +1679,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench.live", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--clients", default=None, help="client counts (100,1000,2000)")
+    parser.add_argument(
+        "--topology",
+        choices=("separate", "one-process"),
+        default="separate",
+        help="separate: `sanitrack api` serves the map, the ingest announces positions over"
+        " NOTIFY (production); one-process: the ingest serves the map itself (the demo)",
+    )
     parser.add_argument("--step-s", type=float, default=None, help="measured per step (30)")
     parser.add_argument("--step-warm-up-s", type=float, default=None, help="per step (10)")
     parser.add_argument("--warm-up-s", type=float, default=None, help="publishing before (10)")

@@ -168,7 +168,7 @@ async def ingest_with_rules(
         notifier = PositionNotifier(
             db.pool,
             runtime.positions.vehicle_of,
-            settings.api.live_positions_interval_ms / 1000,
+            settings.api.notify_positions_interval_ms / 1000,
         )
         consumers.append(notifier.consume)
         runtime.tasks.append(notifier.run())

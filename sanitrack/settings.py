@@ -173,6 +173,9 @@ class ApiSettings(BaseModel):
     # The ingest announces positions over NOTIFY for `sanitrack api` processes; off when the
     # ingest process serves the live map itself (the default, and the demo).
     notify_positions: bool = False
+    # How often the ingest announces them: short, since the API's own frames (every
+    # live_positions_interval_ms) come after, and the two waits add up.
+    notify_positions_interval_ms: int = Field(25, ge=5, le=5000)
 
 
 class DemoSettings(BaseModel):
