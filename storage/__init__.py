@@ -27,7 +27,13 @@ from storage.positions import (
     maintain,
     write_positions,
 )
-from storage.tracks import TrackFix, TrackPoint, downsampled_track, track_fixes
+from storage.tracks import (
+    TrackFix,
+    TrackPoint,
+    downsampled_track,
+    downsampled_track_json,
+    track_fixes,
+)
 
 __all__ = [
     "POSITION_COLUMNS",
@@ -50,6 +56,7 @@ __all__ = [
     "count_positions",
     "detect_backend",
     "downsampled_track",
+    "downsampled_track_json",
     "embedded_postgres",
     "events_since",
     "fixes_since",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import orjson
 import pytest
 
 from storage import (
@@ -14,6 +15,7 @@ from storage import (
     TrackPoint,
     detect_backend,
     downsampled_track,
+    downsampled_track_json,
     track_fixes,
     write_positions,
 )
@@ -234,3 +236,30 @@ async def test_bad_arguments_are_refused(pool: Pool) -> None:
             await downsampled_track(conn, 1, [1], T0, T0, 30, PositionsBackend.NATIVE, max_points=0)
         with pytest.raises(ValueError, match="start"):
             await track_fixes(conn, 1, [1], T0.replace(tzinfo=None), T0)
+
+
+@pytest.mark.parametrize("bucket_s", [0, 30])
+async def test_the_json_track_holds_the_same_points_as_the_rows(
+    pool: Pool, fleet: Fleet, bucket_s: int
+) -> None:
+    """downsampled_track_json is what the API answers: the same points, written by SQL."""
+    end = T0 + dt.timedelta(seconds=FIXES * INTERVAL_S)
+    ids = [*fleet.device_ids, fleet.other_device_id]
+    async with pool.connection() as conn:
+        rows = await downsampled_track(
+            conn, fleet.tenant_id, ids, T0, end, bucket_s, PositionsBackend.NATIVE
+        )
+        text = await downsampled_track_json(
+            conn, fleet.tenant_id, ids, T0, end, bucket_s, PositionsBackend.NATIVE
+        )
+        empty = await downsampled_track_json(
+            conn, fleet.tenant_id, [], T0, end, bucket_s, PositionsBackend.NATIVE
+        )
+    points = orjson.loads(text)
+    assert len(points) == len(rows) > 0
+    assert [(p["lat"], p["lon"], p["max_speed_kmh"]) for p in points] == [
+        (r.lat, r.lon, r.max_speed_kmh) for r in rows
+    ]
+    assert [dt.datetime.fromisoformat(p["time"]) for p in points] == [r.time for r in rows]
+    assert all(p["time"].endswith("Z") for p in points)
+    assert empty == b"[]"
