@@ -96,27 +96,18 @@ async def build_tenant(pool: Pool, slug: str, now: dt.datetime = NOW) -> TenantW
                 expected_path=((105.7700, 20.9700), (105.7800, 20.9700)),
                 path_length_m=1040.0,
                 source=planning.RunSource.MANUAL,
-                stops=(
+                stops=tuple(
                     planning.RouteStop(
-                        seq=1,
+                        seq=n + 1,
                         kind=planning.StopKind.COLLECT,
                         service_point_id=point_id,
                         lat=20.9700,
-                        lon=105.7700,
-                        path_offset_m=0,
-                        planned_arrival=start + dt.timedelta(minutes=10),
+                        lon=105.7700 + 0.01 * n,
+                        path_offset_m=1040 * n,
+                        planned_arrival=start + dt.timedelta(minutes=10 + 30 * n),
                         dwell_radius_m=30,
-                    ),
-                    planning.RouteStop(
-                        seq=2,
-                        kind=planning.StopKind.COLLECT,
-                        service_point_id=point_id,
-                        lat=20.9700,
-                        lon=105.7800,
-                        path_offset_m=1040,
-                        planned_arrival=start + dt.timedelta(minutes=40),
-                        dwell_radius_m=30,
-                    ),
+                    )
+                    for n in range(2)
                 ),
             ),
         )
