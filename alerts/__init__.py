@@ -45,7 +45,7 @@ from alerts.staff import (
     staff_payload,
     staff_topic,
 )
-from alerts.visits import find_visits, list_visits, record_visits, visits_since
+from alerts.visits import find_visits, list_visits, record_visits, served_points, visits_since
 
 __all__ = [
     "CHANNEL",
@@ -89,6 +89,7 @@ __all__ = [
     "pump",
     "record_visits",
     "resolve",
+    "served_points",
     "staff_payload",
     "staff_topic",
     "visits_since",

@@ -169,3 +169,23 @@ def _visit(row: Sequence[Any]) -> StopVisit:
         late=row[14],
         details=row[15],
     )
+
+
+async def served_points(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    point_ids: Sequence[int],
+    since: dt.datetime,
+    until: dt.datetime,
+) -> set[int]:
+    """Which of ``point_ids`` had a visit (not a probable pass) arriving in [since, until):
+    "collected today" on the customer map."""
+    if not point_ids:
+        return set()
+    cursor = await conn.execute(
+        "SELECT DISTINCT service_point_id FROM stop_visits WHERE tenant_id = %s"
+        " AND service_point_id = ANY(%s) AND status = 'visited'"
+        " AND arrival_at >= %s AND arrival_at < %s",
+        (tenant_id, list(point_ids), since, until),
+    )
+    return {int(row[0]) for row in await cursor.fetchall()}

@@ -1,23 +1,103 @@
-"""Customers and the service points where their waste is collected.
-
-The first slice (what the simulator and the planner need); the customers issue builds the
-rest of the book on it.
+"""The customer book: areas (địa bàn), customers, their service points, the dated terms they
+are billed on, field capture of positions, search, the customer map, imports and exports,
+change requests and office utilities. Every write is audited (audit/).
 """
 
-from customers.errors import CustomersError, InvalidValue, NotFound
-from customers.models import CustomerKind, NewServicePoint, PositionSource, ServicePoint, Status
-from customers.service import count_service_points, ensure_service_points, list_service_points
+from customers.errors import Conflict, CustomersError, InvalidValue, NotFound
+from customers.geocode import Geocoder, Located, StreetGeocoder
+from customers.models import (
+    Area,
+    BillingMode,
+    BillingPeriod,
+    Customer,
+    CustomerFields,
+    CustomerKind,
+    NewArea,
+    NewCustomer,
+    NewPoint,
+    NewServicePoint,
+    PointFields,
+    PointTermsFields,
+    Position,
+    PositionSource,
+    Service,
+    ServicePoint,
+    Status,
+    Terms,
+)
+from customers.office import collector_book, move_points, set_book_order
+from customers.search import PointFilter, Viewport, map_view, search_points
+from customers.service import (
+    add_point,
+    change_terms,
+    count_service_points,
+    create_area,
+    create_customer,
+    ensure_service_points,
+    get_area,
+    get_customer,
+    get_point,
+    list_areas,
+    list_service_points,
+    points_of,
+    set_position,
+    update_customer,
+    update_point,
+)
+from customers.terms import TermsPiece, period_terms, sync_current, terms_of
+from customers.text import fold
 
 __all__ = [
+    "Area",
+    "BillingMode",
+    "BillingPeriod",
+    "Conflict",
+    "Customer",
+    "CustomerFields",
     "CustomerKind",
     "CustomersError",
+    "Geocoder",
     "InvalidValue",
+    "Located",
+    "NewArea",
+    "NewCustomer",
+    "NewPoint",
     "NewServicePoint",
     "NotFound",
+    "PointFields",
+    "PointFilter",
+    "PointTermsFields",
+    "Position",
     "PositionSource",
+    "Service",
     "ServicePoint",
     "Status",
+    "StreetGeocoder",
+    "Terms",
+    "TermsPiece",
+    "Viewport",
+    "add_point",
+    "change_terms",
+    "collector_book",
     "count_service_points",
+    "create_area",
+    "create_customer",
     "ensure_service_points",
+    "fold",
+    "get_area",
+    "get_customer",
+    "get_point",
+    "list_areas",
     "list_service_points",
+    "map_view",
+    "move_points",
+    "period_terms",
+    "points_of",
+    "search_points",
+    "set_book_order",
+    "set_position",
+    "sync_current",
+    "terms_of",
+    "update_customer",
+    "update_point",
 ]

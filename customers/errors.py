@@ -8,3 +8,8 @@ class NotFound(CustomersError):
 
 class InvalidValue(CustomersError):
     """A value is out of its allowed range; the message names the field."""
+
+
+class Conflict(CustomersError):
+    """The change clashes with what is stored (a code in use, a stale revision, a request
+    decided already); the message names the field."""

@@ -108,3 +108,16 @@ async def street_map_bounds(
     if row is None or row[0] is None:
         return None
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
+
+async def map_streets(conn: AsyncConnection[Any], tenant_id: int) -> list[MapStreet]:
+    """The tenant's streets (every source), for geocoding addresses against their names."""
+    cursor = await conn.execute(
+        "SELECT name, kind, one_way, line -> 'coordinates' FROM street_map"
+        " WHERE tenant_id = %s ORDER BY id",
+        (tenant_id,),
+    )
+    return [
+        MapStreet(name, StreetKind(kind), one_way, tuple((p[0], p[1]) for p in line))
+        for name, kind, one_way, line in await cursor.fetchall()
+    ]

@@ -29,7 +29,7 @@ from ingest import MqttEndpoint
 from sanitrack.clock import SystemClock
 from sanitrack.settings import load_settings
 from storage import Pool, apply_migrations, embedded_postgres, maintain, open_pool
-from tests.support import SERVICE, BrokerUnderTest
+from tests.support import SERVICE, BrokerUnderTest, truncate
 
 TEST_DATABASE_URL = os.environ.get("SANITRACK_TEST_DATABASE_URL")
 TEST_MQTT_URL = os.environ.get("SANITRACK_TEST_MQTT_URL")
@@ -93,9 +93,8 @@ async def database_url(databases: DatabaseFactory) -> str:
 async def pool(database_url: str) -> AsyncIterator[Pool]:
     async with open_pool(database_url, min_size=1, max_size=6) as pool:
         async with pool.connection() as conn:
-            await conn.execute(
-                "TRUNCATE positions, dead_letters, devices, vehicles, staff, tenants"
-                " RESTART IDENTITY CASCADE"
+            await truncate(
+                conn, "positions", "dead_letters", "devices", "vehicles", "staff", "tenants"
             )
         yield pool
 

@@ -9,6 +9,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
 
 import fleet
 from broker import ServiceAccount
@@ -17,6 +20,19 @@ from sanitrack.settings import Settings, load_settings
 from storage import Pool
 
 SERVICE = ServiceAccount("sanitrack-service", "test-service-secret")
+
+
+async def truncate(conn: AsyncConnection[Any], *tables: str) -> None:
+    """Empty ``tables`` and everything referencing them, the append-only audit log too.
+
+    The audit log refuses TRUNCATE through a trigger; a replica session fires no triggers
+    (a superuser's privilege, which the tests' PostgreSQL gives).
+    """
+    await conn.execute("SET session_replication_role = replica")
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.execute("SET session_replication_role = DEFAULT")
 
 
 @dataclass(frozen=True)

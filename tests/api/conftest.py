@@ -25,6 +25,7 @@ from api.server import http_app
 from sanitrack.clock import ManualClock
 from sanitrack.settings import ApiSettings
 from storage import Pool, PositionsBackend, write_positions
+from tests.support import truncate
 
 NOW = dt.datetime(2026, 12, 4, 3, 0, tzinfo=dt.UTC)  # 10:00 in Hà Đông
 PASSWORD = "correct horse battery"
@@ -209,7 +210,7 @@ async def api_under_test(
     pool: Pool, settings: ApiSettings | None = None
 ) -> AsyncIterator[ApiUnderTest]:
     async with pool.connection() as conn:
-        await conn.execute("TRUNCATE users, api_tokens, street_map RESTART IDENTITY CASCADE")
+        await truncate(conn, "users", "api_tokens", "street_map")
     a = await build_tenant(pool, "tenant-a")
     b = await build_tenant(pool, "tenant-b")
     clock = ManualClock(NOW)
@@ -327,9 +328,10 @@ async def running_stack(database_url: str, data_dir: Any, **api: Any) -> AsyncIt
     async with contextlib.AsyncExitStack() as stack:
         db = await stack.enter_async_context(application.database(settings))
         async with db.pool.connection() as conn:
-            await conn.execute(
-                "TRUNCATE positions, dead_letters, devices, vehicles, staff, tenants, users,"
-                " api_tokens, alerts, stop_visits, route_runs, street_map RESTART IDENTITY CASCADE"
+            await truncate(
+                conn,
+                *("positions", "dead_letters", "devices", "vehicles", "staff", "tenants", "users"),
+                *("api_tokens", "alerts", "stop_visits", "route_runs", "street_map"),
             )
         stack_world = await _stack_world(db.pool, now)
         endpoint, broker = await stack.enter_async_context(
