@@ -5,6 +5,7 @@ change requests and office utilities. Every write is audited (audit/).
 
 from customers.errors import Conflict, CustomersError, InvalidValue, NotFound
 from customers.geocode import Geocoder, Located, StreetGeocoder
+from customers.map import Viewport, cells_stale_since, map_view, rebuild_cells
 from customers.models import (
     Area,
     BillingMode,
@@ -26,7 +27,7 @@ from customers.models import (
     Terms,
 )
 from customers.office import collector_book, move_points, set_book_order
-from customers.search import PointFilter, Viewport, map_view, search_points
+from customers.search import PointFilter, search_points
 from customers.service import (
     add_point,
     change_terms,
@@ -77,6 +78,7 @@ __all__ = [
     "TermsPiece",
     "Viewport",
     "add_point",
+    "cells_stale_since",
     "change_terms",
     "collector_book",
     "count_service_points",
@@ -93,6 +95,7 @@ __all__ = [
     "move_points",
     "period_terms",
     "points_of",
+    "rebuild_cells",
     "search_points",
     "set_book_order",
     "set_position",

@@ -147,3 +147,47 @@ CREATE TABLE customer_import_rejections (
     reason      text NOT NULL,
     PRIMARY KEY (import_id, row_number, reason)
 );
+
+-- The customer map's clusters, counted ahead per grid cell (side 360 / 2^level degrees)
+-- and split by status and class, so a city-wide view sums a few hundred rows instead of a
+-- million points. Rebuilt by customers/map.py when service points changed (a trigger marks
+-- the tenant stale); viewports up close and filtered ones read the points themselves.
+CREATE TABLE service_point_cells (
+    tenant_id       bigint NOT NULL REFERENCES tenants (id),
+    level           smallint NOT NULL CHECK (level BETWEEN 0 AND 24),
+    cx              integer NOT NULL,
+    cy              integer NOT NULL,
+    status          text NOT NULL,
+    customer_class  text NOT NULL,
+    points          integer NOT NULL CHECK (points > 0),
+    lat_sum         double precision NOT NULL,
+    lon_sum         double precision NOT NULL,
+    PRIMARY KEY (tenant_id, level, cx, cy, status, customer_class)
+);
+
+CREATE TABLE service_point_cells_state (
+    tenant_id    bigint PRIMARY KEY REFERENCES tenants (id),
+    built_at     timestamptz,
+    stale_since  timestamptz  -- NULL: the cells count every point as it stands
+);
+
+CREATE FUNCTION service_point_cells_stale() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Most writes find their tenant stale already and take no lock here.
+    INSERT INTO service_point_cells_state AS s (tenant_id, stale_since)
+    SELECT DISTINCT c.tenant_id, now() FROM changed_points c
+    WHERE NOT EXISTS (SELECT 1 FROM service_point_cells_state x
+                      WHERE x.tenant_id = c.tenant_id AND x.stale_since IS NOT NULL)
+    ON CONFLICT (tenant_id) DO UPDATE SET stale_since = coalesce(s.stale_since, now());
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER service_points_cells_insert AFTER INSERT ON service_points
+    REFERENCING NEW TABLE AS changed_points
+    FOR EACH STATEMENT EXECUTE FUNCTION service_point_cells_stale();
+CREATE TRIGGER service_points_cells_update AFTER UPDATE ON service_points
+    REFERENCING NEW TABLE AS changed_points
+    FOR EACH STATEMENT EXECUTE FUNCTION service_point_cells_stale();
+CREATE TRIGGER service_points_cells_delete AFTER DELETE ON service_points
+    REFERENCING OLD TABLE AS changed_points
+    FOR EACH STATEMENT EXECUTE FUNCTION service_point_cells_stale();

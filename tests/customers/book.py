@@ -90,7 +90,7 @@ def business(code: str, name: str, volume_m3: str, **point: object) -> NewCustom
                 customer_class="restaurant",
                 volume_m3_per_month=Decimal(volume_m3),
                 valid_from=dt.date(2026, 1, 1),
-                **point,  # type: ignore[arg-type]
+                **point,
             )
         ],
     )

@@ -158,12 +158,30 @@ async def test_the_map_shows_points_up_close_and_clusters_from_afar(
         assert view["clusters"] == []
         assert {p["collected"] for p in view["points"]} == {None}
         # Past the page size, clusters: three columns of ten 50 m apart, 5 km between them.
-        monkeypatch.setattr("customers.search.MAX_MAP_POINTS", 5)
+        monkeypatch.setattr("customers.map.MAX_MAP_POINTS", 5)
         far = Viewport(south=20.9, west=105.7, north=21.1, east=105.9, zoom=12)
         view = await customers.map_view(conn, book.tenant_id, far)
         assert view["points"] == []
         assert sorted(c["count"] for c in view["clusters"]) == [10, 10, 10]
+        assert view["clusters_as_of"] is None  # counted from the points: no cells yet
         filtered = await customers.map_view(
             conn, book.tenant_id, far, filters=PointFilter(area_id=book.area_id)
         )
-        assert filtered == {"clusters": [], "points": []}
+        assert filtered == {"clusters": [], "points": [], "clusters_as_of": None}
+        # Counted ahead: the same clusters from the cells, and a new point marks them stale.
+        assert await customers.rebuild_cells(conn, book.tenant_id, AT) > 0
+        assert await customers.cells_stale_since(conn, book.tenant_id) is None
+        counted = await customers.map_view(conn, book.tenant_id, far)
+        assert counted["clusters_as_of"] == AT
+        assert sorted(c["count"] for c in counted["clusters"]) == [10, 10, 10]
+        assert sorted((round(c["lat"], 4), round(c["lon"], 4)) for c in counted["clusters"]) == (
+            sorted((round(c["lat"], 4), round(c["lon"], 4)) for c in view["clusters"])
+        )
+        suspended = await customers.map_view(
+            conn, book.tenant_id, far, filters=PointFilter(status=customers.Status.SUSPENDED)
+        )
+        assert suspended["clusters"] == []
+        await conn.commit()
+        await customers.create_customer(conn, book.tenant_id, CLERK, AT, household("KH99", "B"))
+        await conn.commit()
+        assert await customers.cells_stale_since(conn, book.tenant_id) is not None
