@@ -3,9 +3,10 @@ are billed on, field capture of positions, search, the customer map, imports and
 change requests and office utilities. Every write is audited (audit/).
 """
 
+from customers.capture import Capture, CaptureOutcome, CaptureRules, capture_position
 from customers.errors import Conflict, CustomersError, InvalidValue, NotFound
 from customers.geocode import Geocoder, Located, StreetGeocoder
-from customers.map import Viewport, cells_stale_since, map_view, rebuild_cells
+from customers.map import CellsState, Viewport, cells_state, map_view, rebuild_cells
 from customers.models import (
     Area,
     BillingMode,
@@ -52,6 +53,10 @@ __all__ = [
     "Area",
     "BillingMode",
     "BillingPeriod",
+    "Capture",
+    "CaptureOutcome",
+    "CaptureRules",
+    "CellsState",
     "Conflict",
     "Customer",
     "CustomerFields",
@@ -78,7 +83,8 @@ __all__ = [
     "TermsPiece",
     "Viewport",
     "add_point",
-    "cells_stale_since",
+    "capture_position",
+    "cells_state",
     "change_terms",
     "collector_book",
     "count_service_points",

@@ -184,13 +184,25 @@ async def _counted_clusters(
     ]
 
 
-async def cells_stale_since(conn: AsyncConnection[Any], tenant_id: int) -> dt.datetime | None:
-    """Since when the counted cells miss changes (None: up to date, or never built)."""
+@dataclass(frozen=True, slots=True)
+class CellsState:
+    built_at: dt.datetime | None  # None: never counted
+    stale_since: dt.datetime | None  # None: no point changed since they were counted
+    has_points: bool
+
+
+async def cells_state(conn: AsyncConnection[Any], tenant_id: int) -> CellsState:
     cursor = await conn.execute(
-        "SELECT stale_since FROM service_point_cells_state WHERE tenant_id = %s", (tenant_id,)
+        "SELECT s.built_at, s.stale_since,"
+        " EXISTS (SELECT 1 FROM service_points p WHERE p.tenant_id = t.id)"
+        " FROM tenants t LEFT JOIN service_point_cells_state s ON s.tenant_id = t.id"
+        " WHERE t.id = %s",
+        (tenant_id,),
     )
     row = await cursor.fetchone()
-    return row[0] if row is not None else None
+    if row is None:
+        return CellsState(None, None, False)
+    return CellsState(row[0], row[1], bool(row[2]))
 
 
 async def rebuild_cells(conn: AsyncConnection[Any], tenant_id: int, now: dt.datetime) -> int:
@@ -198,7 +210,9 @@ async def rebuild_cells(conn: AsyncConnection[Any], tenant_id: int, now: dt.date
 
     The finest level is counted from the points (one pass), each coarser one from the level
     below. Runs in the caller's transaction; the map keeps reading the old cells until it
-    commits.
+    commits. A point written while this runs, by a transaction that found the cells stale
+    already, may be missed until the next change or ``map_cells_max_age_s``: cluster
+    counts are a view, not a ledger.
     """
     await conn.execute(
         "INSERT INTO service_point_cells_state (tenant_id) VALUES (%s)"

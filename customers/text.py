@@ -38,7 +38,8 @@ def search_text(
     ward: str = "",
     tax_code: str | None = None,
 ) -> str:
-    """What a service point is found by, folded, in one line."""
+    """What a service point is found by, folded, in one line that starts with a space, so
+    that every word, the first too, follows a space (searches match from a word's start)."""
     parts = [
         fold(point_code),
         fold(customer_code) if customer_code != point_code else "",
@@ -49,9 +50,22 @@ def search_text(
         fold(ward) if ward and fold(ward) not in fold(address) else "",
         tax_code or "",
     ]
-    return " ".join(p for p in parts if p)
+    return " " + " ".join(p for p in parts if p)
 
 
 def search_terms(query: str) -> list[str]:
     """A search box's words, folded; each must occur in what a point is found by."""
     return [word for word in fold(query).split(" ") if word]
+
+
+def like_pattern(word: str) -> str:
+    """The LIKE pattern for one folded search word: the start of a word ("an" finds "Anh",
+    "12" finds house 12 and 125, not 312), except four or more digits, which match anywhere
+    (the last digits of a phone number).
+
+    A pattern anchored on the space before a word gives pg_trgm the word's leading
+    trigrams, so even a two-letter word narrows the index scan.
+    """
+    if word.isdigit() and len(word) >= 4:
+        return f"%{word}%"
+    return f"% {word}%"

@@ -8,12 +8,21 @@ a bad value stops the process at start-up with the name of the variable.
 from __future__ import annotations
 
 import os
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "SANITRACK_"
@@ -189,6 +198,91 @@ class DemoSettings(BaseModel):
     seed: int = 42
 
 
+class NotificationSettings(BaseModel):
+    """Customers' notices over email and SMS (SANITRACK_NOTIFICATIONS__*): the outbox is
+    always written; a channel is sent only when its server is configured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # SMTP relay for email; unset: email stays in the outbox, unsent.
+    smtp_host: str | None = Field(None, min_length=1, max_length=255)
+    smtp_port: int = Field(587, ge=1, le=65_535)
+    smtp_from: str = Field(
+        "Sanitrack <no-reply@sanitrack.invalid>", min_length=3, max_length=320, pattern=r"@"
+    )
+    # STARTTLS after connecting (port 587); off only for a relay on the same host.
+    smtp_starttls: bool = True
+    smtp_username: str | None = Field(None, min_length=1, max_length=255)
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(30.0, gt=0, le=300)
+    # SMS gateway (POST {to, text, client_ref} with a bearer key); unset: SMS stays unsent.
+    sms_gateway_url: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+    sms_api_key: SecretStr | None = None
+    sms_timeout_s: float = Field(15.0, gt=0, le=300)
+    # A message is tried this many times in all, then marked failed.
+    max_attempts: int = Field(8, ge=1, le=100)
+    # Retries wait retry_initial_s, doubling up to retry_max_s, each jittered down by up
+    # to half (so senders that failed together do not retry together).
+    retry_initial_s: float = Field(60.0, gt=0, le=86_400)
+    retry_max_s: float = Field(6 * 3600.0, gt=0, le=7 * 86_400)
+    # A claimed message is taken back for another try after this long without a result
+    # (the worker died mid-send); longer than any send may take.
+    claim_timeout_s: float = Field(600.0, ge=10, le=86_400)
+    # The worker looks for due messages this often, and claims up to batch_max at once,
+    # sending up to parallel_sends of them at the same time.
+    send_interval_s: float = Field(5.0, gt=0, le=3600)
+    batch_max: int = Field(100, ge=1, le=10_000)
+    parallel_sends: int = Field(4, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> NotificationSettings:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError("retry_max_s must be at least retry_initial_s")
+        longest_send_s = max(self.smtp_timeout_s, self.sms_timeout_s) * 2
+        if self.claim_timeout_s <= longest_send_s:
+            raise ValueError(
+                f"claim_timeout_s must exceed twice the longest send timeout ({longest_send_s} s)"
+            )
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("smtp_username and smtp_password are set together or not at all")
+        if self.sms_gateway_url is not None and self.sms_api_key is None:
+            raise ValueError("sms_api_key is required with sms_gateway_url")
+        return self
+
+
+class CustomersSettings(BaseModel):
+    """The customer book (SANITRACK_CUSTOMERS__*)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The company's time zone: its "today" decides when a dated change comes into force.
+    timezone: str = Field("Asia/Ho_Chi_Minh", min_length=1, max_length=64)
+    # Four eyes: whoever submitted a change request may not approve it.
+    allow_self_approval: bool = False
+    # A collector's GPS fix less accurate than this is kept but not used.
+    capture_max_accuracy_m: float = Field(50.0, gt=0, le=1000)
+    # A point placed by GPS or by hand moves without approval only this far.
+    capture_auto_apply_within_m: float = Field(30.0, ge=0, le=1000)
+    # Houses along a street are numbered odd and even on either side, this far apart.
+    house_frontage_m: float = Field(4.5, gt=0, le=100)
+    # How often the worker applies approved changes that came due and brings the points'
+    # current terms up to date (a day's change is applied within this of midnight).
+    sweep_interval_s: float = Field(600.0, gt=0, le=86_400)
+    # How often the worker recounts the customer map's clusters when points changed, and
+    # the longest it lets them age in any case.
+    map_cells_interval_s: float = Field(60.0, gt=0, le=86_400)
+    map_cells_max_age_s: float = Field(3600.0, gt=0, le=7 * 86_400)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from None
+        return value
+
+
 def _mqtt_url_ok(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
@@ -228,6 +322,8 @@ class Settings(BaseSettings):
     broker: BrokerSettings = BrokerSettings()
     demo: DemoSettings = DemoSettings()
     api: ApiSettings = ApiSettings()
+    notifications: NotificationSettings = NotificationSettings()
+    customers: CustomersSettings = CustomersSettings()
 
     @field_validator("mqtt_url")
     @classmethod
@@ -249,6 +345,8 @@ def env_name(location: tuple[int | str, ...]) -> str:
 
 # Variables with these names carry passwords: never echo their values.
 _SECRET_FIELDS = {"database_url", "mqtt_url", "service_mqtt_password", "live_tokens"}
+# Nested settings that carry passwords.
+_SECRET_NESTED = {"smtp_password", "sms_api_key"}
 # Read by the test suite, not by Sanitrack processes.
 _NOT_SETTINGS = ("SANITRACK_TEST_",)
 
@@ -287,6 +385,12 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            shown = "(hidden)" if error["loc"][0] in _SECRET_FIELDS else repr(error.get("input"))
+            # A whole group's input (a model-level check) may hold a password too.
+            secret = (
+                error["loc"][0] in _SECRET_FIELDS
+                or bool(_SECRET_NESTED & set(error["loc"]))
+                or isinstance(error.get("input"), Mapping)
+            )
+            shown = "(hidden)" if secret else repr(error.get("input"))
             problems.append(f"{env_name(error['loc'])}={shown}: {error['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

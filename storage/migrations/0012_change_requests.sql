@@ -19,6 +19,10 @@ CREATE TABLE change_requests (
     decided_at        timestamptz,
     decision_note     text NOT NULL DEFAULT '' CHECK (length(decision_note) <= 2000),
     applied_at        timestamptz,
+    -- Why an approved request could not be applied (a field changed since it was asked
+    -- for, a value no longer valid): it stays approved, each sweep tries again, and a
+    -- person may reject it; NULL once applied.
+    conflict          text CHECK (length(conflict) BETWEEN 1 AND 2000),
     CHECK ((status IN ('pending', 'cancelled')) OR decided_at IS NOT NULL),
     CHECK ((status = 'applied') = (applied_at IS NOT NULL))
 );
@@ -64,3 +68,5 @@ CREATE TABLE notifications (
     UNIQUE (tenant_id, channel, recipient, dedupe_key)
 );
 CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX notifications_customer ON notifications (tenant_id, customer_id, id)
+    WHERE customer_id IS NOT NULL;

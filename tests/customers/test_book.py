@@ -84,6 +84,9 @@ async def test_search_ignores_diacritics_and_case_and_finds_phones(pool: Pool) -
         assert [p.code for p in by_phone] == ["KH3"]
         by_address = await customers.search_points(conn, book.tenant_id, "nguyen trai binh")
         assert [p.code for p in by_address] == ["KH3"]
+        # House numbers match whole or from their start; "2" is not in "12".
+        assert len(await customers.search_points(conn, book.tenant_id, "12 nguyen")) == 3
+        assert await customers.search_points(conn, book.tenant_id, "2 nguyen trai") == []
         assert await customers.search_points(conn, book.tenant_id, "%") != []  # no wildcard
         assert await customers.search_points(conn, book.tenant_id, "khong co ai") == []
 
@@ -107,9 +110,12 @@ async def test_search_filters_and_pages(pool: Pool) -> None:
             conn, book.tenant_id, filters=PointFilter(customer_class="restaurant")
         )
         assert [p.code for p in restaurants] == ["DN1"]
-        # Words match inside words: "ho" finds the Hộ households and Quán Phở (code order).
+        # Words match from a word's start: "ho" finds the Hộ households, not Quán Phở.
         page = await customers.search_points(conn, book.tenant_id, "ho", limit=2, offset=2)
-        assert [p.code for p in page] == ["KH1", "KH2"]
+        assert [p.code for p in page] == ["KH2", "KH3"]
+        assert [p.code for p in await customers.search_points(conn, book.tenant_id, "pho")] == [
+            "DN1"
+        ]
 
 
 async def test_no_company_sees_another_companys_customers(pool: Pool) -> None:

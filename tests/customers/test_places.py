@@ -170,7 +170,7 @@ async def test_the_map_shows_points_up_close_and_clusters_from_afar(
         assert filtered == {"clusters": [], "points": [], "clusters_as_of": None}
         # Counted ahead: the same clusters from the cells, and a new point marks them stale.
         assert await customers.rebuild_cells(conn, book.tenant_id, AT) > 0
-        assert await customers.cells_stale_since(conn, book.tenant_id) is None
+        assert (await customers.cells_state(conn, book.tenant_id)).stale_since is None
         counted = await customers.map_view(conn, book.tenant_id, far)
         assert counted["clusters_as_of"] == AT
         assert sorted(c["count"] for c in counted["clusters"]) == [10, 10, 10]
@@ -184,4 +184,4 @@ async def test_the_map_shows_points_up_close_and_clusters_from_afar(
         await conn.commit()
         await customers.create_customer(conn, book.tenant_id, CLERK, AT, household("KH99", "B"))
         await conn.commit()
-        assert await customers.cells_stale_since(conn, book.tenant_id) is not None
+        assert (await customers.cells_state(conn, book.tenant_id)).stale_since is not None
