@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
@@ -14,7 +14,7 @@ from accounts import LoginPolicy, LoginThrottle
 from api.auth import ADMINISTER, OPERATE, READ_OPERATIONS, Principal, allow
 from api.live import LiveFeed
 from sanitrack.clock import Clock
-from sanitrack.settings import ApiSettings
+from sanitrack.settings import ApiSettings, CustomersSettings
 from storage import Pool, PositionsBackend
 
 # Called with a device's broker username after its secret was rotated or it was revoked:
@@ -33,6 +33,7 @@ class ApiContext:
     feed: LiveFeed | None = None
     credentials_changed: CredentialsChanged | None = None
     throttle: LoginThrottle | None = None
+    customers: CustomersSettings = field(default_factory=CustomersSettings)
 
     def __post_init__(self) -> None:
         if self.throttle is None:

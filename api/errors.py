@@ -18,14 +18,33 @@ from psycopg import errors as pg_errors
 
 import accounts
 import alerts
+import customers
 import fleet
 import planning
 
 log = logging.getLogger(__name__)
 
-_NOT_FOUND = (accounts.NotFound, alerts.NotFound, fleet.NotFound, planning.NotFound)
-_CONFLICT = (accounts.Conflict, alerts.Conflict, fleet.Conflict, planning.Conflict)
-_INVALID = (accounts.InvalidValue, alerts.InvalidValue, fleet.InvalidValue, planning.InvalidValue)
+_NOT_FOUND = (
+    accounts.NotFound,
+    alerts.NotFound,
+    customers.NotFound,
+    fleet.NotFound,
+    planning.NotFound,
+)
+_CONFLICT = (
+    accounts.Conflict,
+    alerts.Conflict,
+    customers.Conflict,
+    fleet.Conflict,
+    planning.Conflict,
+)
+_INVALID = (
+    accounts.InvalidValue,
+    alerts.InvalidValue,
+    customers.InvalidValue,
+    fleet.InvalidValue,
+    planning.InvalidValue,
+)
 
 
 def error_body(field: str | None, reason: str, **extra: Any) -> dict[str, Any]:

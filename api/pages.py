@@ -21,6 +21,7 @@ from starlette.types import Scope
 WEB_DIR = Path(__file__).parent / "web"
 STATIC_DIR = WEB_DIR / "static"
 INDEX_FILE = WEB_DIR / "index.html"
+CUSTOMERS_FILE = WEB_DIR / "customers.html"
 
 # Files change with a release, not with a hash in their name: the browser keeps them but
 # asks again each time (a 304 when unchanged), so an upgrade never meets a stale script.
@@ -84,12 +85,21 @@ def leaflet_dir() -> Path:
 
 
 def mount_pages(app: FastAPI) -> None:
-    """Serve the live map page at ``/`` and its files under ``/static`` on ``app``."""
+    """Serve the live map page at ``/``, the customer book at ``/customers`` and their files
+    under ``/static`` on ``app``."""
 
     @app.get("/", include_in_schema=False)
     async def live_map(request: Request) -> Response:
         return FileResponse(
             INDEX_FILE,
+            media_type="text/html; charset=utf-8",
+            headers=_page_headers(request.headers.get("host")),
+        )
+
+    @app.get("/customers", include_in_schema=False)
+    async def customer_book(request: Request) -> Response:
+        return FileResponse(
+            CUSTOMERS_FILE,
             media_type="text/html; charset=utf-8",
             headers=_page_headers(request.headers.get("host")),
         )

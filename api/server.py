@@ -10,6 +10,7 @@ import reports
 from api import (
     routes_alerts,
     routes_auth,
+    routes_customers,
     routes_fleet,
     routes_map,
     routes_positions,
@@ -47,6 +48,7 @@ def http_app(
         routes_routes,
         routes_positions,
         routes_map,
+        routes_customers,
     ):
         app.include_router(module.router)
     if ctx.feed is not None:
