@@ -18,6 +18,7 @@ from psycopg import errors as pg_errors
 
 import accounts
 import alerts
+import billing
 import customers
 import fleet
 import planning
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 _NOT_FOUND = (
     accounts.NotFound,
     alerts.NotFound,
+    billing.NotFound,
     customers.NotFound,
     fleet.NotFound,
     planning.NotFound,
@@ -34,6 +36,7 @@ _NOT_FOUND = (
 _CONFLICT = (
     accounts.Conflict,
     alerts.Conflict,
+    billing.Conflict,
     customers.Conflict,
     fleet.Conflict,
     planning.Conflict,
@@ -41,6 +44,7 @@ _CONFLICT = (
 _INVALID = (
     accounts.InvalidValue,
     alerts.InvalidValue,
+    billing.InvalidValue,
     customers.InvalidValue,
     fleet.InvalidValue,
     planning.InvalidValue,

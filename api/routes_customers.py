@@ -675,7 +675,7 @@ async def approve_change_request(
             request_id,
             body.note,
             today=local_today(ctx, now),
-            on_terms_changed=recompute_charges(now),
+            on_terms_changed=billing.recompute_on_terms_change(now),
             geocoder=geocoder(ctx),
             allow_self_approval=ctx.customers.allow_self_approval,
         )
@@ -702,15 +702,3 @@ async def cancel_change_request(
             conn, principal.tenant_id, _actor(principal), ctx.clock.now(), request_id, body.note
         )
     return as_json(request)
-
-
-def recompute_charges(now: dt.datetime) -> changes.TermsChanged:
-    """Billing's recompute, as a change request's approval calls it when the terms of a
-    point changed from a date: every computed period from that date is computed again."""
-
-    async def recompute(
-        conn: AsyncConnection[Any], tenant_id: int, point_ids: list[int], /, *, since: dt.date
-    ) -> int:
-        return await billing.recompute_charges(conn, tenant_id, point_ids, since, now=now)
-
-    return recompute

@@ -10,6 +10,7 @@ import reports
 from api import (
     routes_alerts,
     routes_auth,
+    routes_billing,
     routes_customers,
     routes_fleet,
     routes_map,
@@ -49,6 +50,7 @@ def http_app(
         routes_positions,
         routes_map,
         routes_customers,
+        routes_billing,
     ):
         app.include_router(module.router)
     if ctx.feed is not None:

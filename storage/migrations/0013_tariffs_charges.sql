@@ -28,24 +28,32 @@ CREATE INDEX tariff_versions_lookup
 -- What one service point owes for one service (and component: collection, transport) in one
 -- billing period, with how it was computed. Recomputed when the terms or tariffs change,
 -- until an invoice takes it (invoice_id, issue 8).
+--
+-- A charge run inserts up to a million rows, and every foreign key checked costs about as
+-- much as the insert itself: the customer and its tenant are checked by one key, and
+-- tariff_version_id is not a foreign key (versions are never deleted; billing/ writes it
+-- from the versions it read in the same transaction).
 CREATE TABLE charges (
     id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tenant_id          bigint NOT NULL REFERENCES tenants (id),
-    customer_id        bigint NOT NULL REFERENCES customers (id),
+    tenant_id          bigint NOT NULL,
+    customer_id        bigint NOT NULL,
     service_point_id   bigint NOT NULL REFERENCES service_points (id),
     period_start       date NOT NULL,
     period_end         date NOT NULL CHECK (period_end > period_start),  -- exclusive
     service            text NOT NULL,
     component          text NOT NULL,
-    tariff_version_id  bigint REFERENCES tariff_versions (id),
+    tariff_version_id  bigint,
     quantity           numeric(14, 3) NOT NULL,
     unit               text NOT NULL,
     amount_vnd         bigint NOT NULL CHECK (amount_vnd >= 0),
     vat_rate           text NOT NULL CHECK (vat_rate IN ('KCT', '0', '5', '8', '10')),
-    -- the dated pieces of the period: [{"from", "to", "days", "quantity", "rate_vnd"}...]
+    -- the dated pieces of the period: [{"from", "to", "days", "quantity", "rate_vnd",
+    -- "tariff_version_id", "exemption_pct"}...]; rate_vnd is monthly and exact
     detail             jsonb NOT NULL,
     computed_at        timestamptz NOT NULL,
     invoice_id         bigint,
+    CONSTRAINT charges_customer_tenant FOREIGN KEY (tenant_id, customer_id)
+        REFERENCES customers (tenant_id, id),
     UNIQUE (service_point_id, period_start, service, component)
 );
 CREATE INDEX charges_period ON charges (tenant_id, period_start);

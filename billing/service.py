@@ -1,0 +1,604 @@
+"""Tariff versions and charge runs: the only code that reads or writes ``tariff_versions``
+and ``charges``.
+
+Every function takes an open connection; the caller owns the transaction (a charge run
+needs one: it reads through a server-side cursor and writes through temporary tables
+dropped at commit). Tariff writes are serialised per tenant by an advisory lock and
+audited; charge runs by another lock per tenant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+import audit
+from billing.charges import (
+    ChargeProblem,
+    ChargeRow,
+    TariffBook,
+    detail_json,
+    number_text,
+    price_pieces,
+)
+from billing.errors import Conflict, InvalidValue, NotFound
+from billing.periods import FIRST_YEAR, LAST_YEAR, Period, period_of, period_starting
+from billing.tariffs import PARAMS, NewTariffVersion, TariffVersion
+from customers.models import BillingPeriod, Service
+from customers.terms import period_terms
+
+MAX_PROBLEMS_LISTED = 100
+
+_TARIFF_COLUMNS = (
+    "id, code, name, legal_basis, area_group, customer_class, service, basis, params,"
+    " vat_rate, valid_from, valid_to, created_by, created_at"
+)
+
+
+# ---------------------------------------------------------------- tariff versions
+
+
+def _tariff(row: tuple[Any, ...]) -> TariffVersion:
+    (id_, code, name, legal_basis, area_group, customer_class, service, basis, params) = row[:9]
+    vat_rate, valid_from, valid_to, created_by, created_at = row[9:]
+    return TariffVersion(
+        id=id_,
+        code=code,
+        name=name,
+        legal_basis=legal_basis,
+        area_group=area_group,
+        customer_class=customer_class,
+        service=Service(service),
+        params=PARAMS.validate_python({**params, "basis": basis}),
+        vat_rate=vat_rate,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        created_by=created_by,
+        created_at=created_at,
+    )
+
+
+def _audited(version: TariffVersion) -> dict[str, Any]:
+    return version.model_dump(mode="json", exclude={"created_at"})
+
+
+def _validity(valid_from: dt.date, valid_to: dt.date | None) -> str:
+    return f"{valid_from.isoformat()} to {valid_to.isoformat() if valid_to else 'open'}"
+
+
+async def _lock_tariffs(conn: AsyncConnection[Any], tenant_id: int) -> None:
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('billing.tariff_versions', %s))",
+        (tenant_id,),
+    )
+
+
+async def get_tariff_version(
+    conn: AsyncConnection[Any], tenant_id: int, version_id: int
+) -> TariffVersion:
+    cursor = await conn.execute(
+        f"SELECT {_TARIFF_COLUMNS} FROM tariff_versions WHERE tenant_id = %s AND id = %s",
+        (tenant_id, version_id),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"tariff version {version_id} not found")
+    return _tariff(row)
+
+
+async def list_tariff_versions(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    *,
+    area_group: str | None = None,
+    customer_class: str | None = None,
+    service: str | None = None,
+    valid_on: dt.date | None = None,
+) -> list[TariffVersion]:
+    """By area group, customer class, service, then validity; ``valid_on``: only the
+    versions in force that day."""
+    where = ["tenant_id = %(tenant)s"]
+    if area_group is not None:
+        where.append("area_group = %(area_group)s")
+    if customer_class is not None:
+        where.append("customer_class = %(customer_class)s")
+    if service is not None:
+        where.append("service = %(service)s")
+    if valid_on is not None:
+        where.append("valid_from <= %(on)s AND (valid_to IS NULL OR valid_to > %(on)s)")
+    cursor = await conn.execute(
+        f"SELECT {_TARIFF_COLUMNS} FROM tariff_versions WHERE {' AND '.join(where)}"
+        " ORDER BY area_group, customer_class, service, valid_from",
+        {
+            "tenant": tenant_id,
+            "area_group": area_group,
+            "customer_class": customer_class,
+            "service": None if service is None else str(service),
+            "on": valid_on,
+        },
+    )
+    return [_tariff(row) for row in await cursor.fetchall()]
+
+
+async def create_tariff_version(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    actor: audit.Actor,
+    at: dt.datetime,
+    new: NewTariffVersion,
+) -> TariffVersion:
+    """Store a tariff version. Conflict when its validity overlaps another version of the
+    same area group, customer class and service (the message names it), or its code is
+    taken."""
+    await _lock_tariffs(conn, tenant_id)
+    cursor = await conn.execute(
+        "SELECT id, code, valid_from, valid_to FROM tariff_versions"
+        " WHERE tenant_id = %s AND area_group = %s AND customer_class = %s AND service = %s"
+        " AND valid_from < coalesce(%s::date, 'infinity')"
+        " AND coalesce(valid_to, 'infinity') > %s ORDER BY valid_from LIMIT 1",
+        (
+            tenant_id,
+            new.area_group,
+            new.customer_class,
+            str(new.service),
+            new.valid_to,
+            new.valid_from,
+        ),
+    )
+    clash = await cursor.fetchone()
+    if clash is not None:
+        raise Conflict(
+            f"valid_from: {_validity(new.valid_from, new.valid_to)} overlaps tariff version"
+            f" {clash[1]} (id {clash[0]}, valid {_validity(clash[2], clash[3])}) of area_group"
+            f" {new.area_group}, customer_class {new.customer_class}, service {new.service};"
+            " close it first"
+        )
+    cursor = await conn.execute(
+        "SELECT id FROM tariff_versions WHERE tenant_id = %s AND code = %s",
+        (tenant_id, new.code),
+    )
+    taken = await cursor.fetchone()
+    if taken is not None:
+        raise Conflict(f"code: {new.code} is already used by tariff version {taken[0]}")
+    params = new.params.model_dump(mode="json", exclude={"basis"})
+    cursor = await conn.execute(
+        "INSERT INTO tariff_versions (tenant_id, code, name, legal_basis, area_group,"
+        " customer_class, service, basis, params, vat_rate, valid_from, valid_to, created_by,"
+        " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        f" RETURNING {_TARIFF_COLUMNS}",
+        (
+            tenant_id,
+            new.code,
+            new.name,
+            new.legal_basis,
+            new.area_group,
+            new.customer_class,
+            str(new.service),
+            str(new.basis),
+            Jsonb(params),
+            str(new.vat_rate),
+            new.valid_from,
+            new.valid_to,
+            actor.user_id,
+            at,
+        ),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    version = _tariff(row)
+    await audit.record(
+        conn,
+        tenant_id,
+        actor,
+        at,
+        audit.Change("tariff_version", version.id, "create", None, _audited(version)),
+    )
+    return version
+
+
+async def close_tariff_version(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    actor: audit.Actor,
+    at: dt.datetime,
+    version_id: int,
+    valid_to: dt.date,
+) -> TariffVersion:
+    """End a version's validity on ``valid_to`` (exclusive), so that a new version can take
+    over from that day. Prices are never edited; validity only ever shortens."""
+    await _lock_tariffs(conn, tenant_id)
+    version = await get_tariff_version(conn, tenant_id, version_id)
+    if not FIRST_YEAR <= valid_to.year <= LAST_YEAR:
+        raise InvalidValue(
+            f"valid_to: {valid_to.isoformat()} is outside the years {FIRST_YEAR} to {LAST_YEAR}"
+        )
+    if valid_to <= version.valid_from:
+        raise InvalidValue(
+            f"valid_to: {valid_to.isoformat()} must be after the version's valid_from"
+            f" ({version.valid_from.isoformat()})"
+        )
+    if version.valid_to == valid_to:
+        return version
+    if version.valid_to is not None and valid_to > version.valid_to:
+        raise Conflict(
+            f"valid_to: {valid_to.isoformat()} would extend tariff version {version.code}"
+            f" beyond {version.valid_to.isoformat()}; a version only ever ends earlier:"
+            " create a new version instead"
+        )
+    await conn.execute(
+        "UPDATE tariff_versions SET valid_to = %s WHERE tenant_id = %s AND id = %s",
+        (valid_to, tenant_id, version_id),
+    )
+    await audit.record(
+        conn,
+        tenant_id,
+        actor,
+        at,
+        audit.Change(
+            "tariff_version",
+            version_id,
+            "close",
+            {"valid_to": version.valid_to},
+            {"valid_to": valid_to},
+        ),
+    )
+    return version.model_copy(update={"valid_to": valid_to})
+
+
+# ---------------------------------------------------------------- charges
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    id: int
+    customer_id: int
+    service_point_id: int
+    period_start: dt.date
+    period_end: dt.date
+    service: str
+    component: str
+    tariff_version_id: int | None
+    quantity: Decimal
+    unit: str
+    amount_vnd: int
+    vat_rate: str
+    detail: list[dict[str, Any]]
+    computed_at: dt.datetime
+    invoice_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRun:
+    """What a charge run did. ``rows_computed = rows_written + rows_unchanged +
+    rows_invoiced``; ``rows_removed`` were charges no longer owed (not invoiced)."""
+
+    period_start: dt.date
+    period_end: dt.date
+    billing_period: BillingPeriod
+    points: int
+    rows_computed: int
+    rows_written: int  # new, or replacing a different one
+    rows_unchanged: int  # the same row was there already: left as it was
+    rows_invoiced: int  # an invoice has taken the period's charge: left alone
+    rows_removed: int  # no longer owed: not computed again, not invoiced
+    problems_count: int
+    problems: list[ChargeProblem]  # the first MAX_PROBLEMS_LISTED
+    total_vnd: int  # of the rows computed
+
+
+Progress = Callable[[int, int], None]
+
+_RUN_TABLES = """
+DROP TABLE IF EXISTS pg_temp.charge_run, pg_temp.charge_run_points;
+CREATE TEMP TABLE charge_run (
+    customer_id bigint NOT NULL, service_point_id bigint NOT NULL, service text NOT NULL,
+    component text NOT NULL, tariff_version_id bigint, quantity numeric(14, 3) NOT NULL,
+    unit text NOT NULL, amount_vnd bigint NOT NULL, vat_rate text NOT NULL, detail jsonb NOT NULL
+) ON COMMIT DROP;
+CREATE TEMP TABLE charge_run_points (service_point_id bigint NOT NULL) ON COMMIT DROP;
+"""
+# Charges of the period that this run owns: not invoiced, of the points in its scope (or of
+# another billing period's rows starting the same day, for points priced in this run).
+_DELETE_STALE = """
+WITH gone AS (
+    DELETE FROM charges c
+     WHERE c.tenant_id = %(tenant)s AND c.period_start = %(start)s AND c.invoice_id IS NULL
+       AND ((c.period_end = %(end)s AND (%(all)s OR c.service_point_id = ANY(%(ids)s)))
+            OR c.service_point_id IN (SELECT service_point_id FROM charge_run_points))
+       AND NOT EXISTS (
+           SELECT 1 FROM charge_run n
+            WHERE n.service_point_id = c.service_point_id AND n.service = c.service
+              AND n.component = c.component AND c.period_end = %(end)s
+              AND (n.customer_id, n.tariff_version_id, n.quantity, n.unit, n.amount_vnd,
+                   n.vat_rate, n.detail)
+                  IS NOT DISTINCT FROM (c.customer_id, c.tariff_version_id, c.quantity, c.unit,
+                                        c.amount_vnd, c.vat_rate, c.detail))
+    RETURNING c.service_point_id, c.service, c.component)
+SELECT count(*) FROM gone
+ WHERE NOT EXISTS (SELECT 1 FROM charge_run n WHERE n.service_point_id = gone.service_point_id
+                      AND n.service = gone.service AND n.component = gone.component)
+"""
+# What is left of this run's rows after the stale ones went: each either the same as the
+# period's charge (unchanged) or held by an invoice. Taken out of the run, so that what
+# remains is inserted as is: an INSERT that checked charges for each row it adds would scan
+# the pages it is writing.
+_TAKE_OUT_KEPT = """
+WITH kept AS (
+    DELETE FROM charge_run n USING charges c
+     WHERE c.service_point_id = n.service_point_id AND c.period_start = %(start)s
+       AND c.service = n.service AND c.component = n.component
+    RETURNING c.invoice_id)
+SELECT count(*) FILTER (WHERE invoice_id IS NOT NULL), count(*) FILTER (WHERE invoice_id IS NULL)
+  FROM kept
+"""
+_INSERT_NEW = """
+INSERT INTO charges (tenant_id, customer_id, service_point_id, period_start, period_end,
+                     service, component, tariff_version_id, quantity, unit, amount_vnd,
+                     vat_rate, detail, computed_at)
+SELECT %(tenant)s, customer_id, service_point_id, %(start)s, %(end)s, service, component,
+       tariff_version_id, quantity, unit, amount_vnd, vat_rate, detail, %(now)s
+  FROM charge_run
+"""
+# Refresh the planner's figures after a large run, so that the next run's joins on charges
+# are planned on its size (a table thought empty is scanned once per row).
+ANALYZE_AFTER_ROWS = 10_000
+
+
+def _copy_text(rows: Sequence[ChargeRow], day_text: dict[dt.date, str]) -> str:
+    # Every text field is from a fixed vocabulary or a pattern of [a-z_]: nothing to escape.
+    return "".join(
+        [
+            f"{r.customer_id}\t{r.service_point_id}\t{r.service}\t{r.component}\t"
+            f"{r.tariff_version_id}\t{number_text(r.quantity)}\t{r.unit}\t{r.amount_vnd}\t"
+            f"{r.vat_rate}\t{detail_json(r.detail, day_text)}\n"
+            for r in rows
+        ]
+    )
+
+
+async def _count(conn: AsyncConnection[Any], query: str, params: dict[str, Any]) -> int:
+    cursor = await conn.execute(query, params)
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _tariff_book(conn: AsyncConnection[Any], tenant_id: int, period: Period) -> TariffBook:
+    cursor = await conn.execute(
+        f"SELECT {_TARIFF_COLUMNS} FROM tariff_versions WHERE tenant_id = %s"
+        " AND valid_from < %s AND (valid_to IS NULL OR valid_to > %s)",
+        (tenant_id, period.end, period.start),
+    )
+    return TariffBook(_tariff(row) for row in await cursor.fetchall())
+
+
+async def _count_points(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    period: Period,
+    point_ids: Sequence[int] | None,
+    billing_period: str | None,
+) -> int:
+    # What customers.terms.period_terms will yield, counted (for progress only).
+    cursor = await conn.execute(
+        "SELECT count(DISTINCT t.service_point_id) FROM service_point_terms t"
+        " JOIN service_points p ON p.id = t.service_point_id"
+        " JOIN customers c ON c.id = p.customer_id"
+        " WHERE t.tenant_id = %(tenant)s AND t.valid_from < %(end)s"
+        " AND (t.valid_to IS NULL OR t.valid_to > %(start)s)"
+        " AND (%(all)s OR t.service_point_id = ANY(%(ids)s))"
+        " AND (%(period)s::text IS NULL OR c.billing_period = %(period)s)",
+        {
+            "tenant": tenant_id,
+            "start": period.start,
+            "end": period.end,
+            "all": point_ids is None,
+            "ids": list(point_ids or []),
+            "period": billing_period,
+        },
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def _run(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    period: Period,
+    now: dt.datetime,
+    point_ids: Sequence[int] | None,
+    *,
+    also_points: frozenset[int] = frozenset(),
+    progress: Progress | None = None,
+) -> ChargeRun:
+    """Price the period's terms and make the period's charges those prices: for the points
+    whose customer is billed by ``period``'s kind of period, and ``also_points`` whatever
+    their customer's billing period is now (what a recompute finds computed)."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('billing.charges', %s))", (tenant_id,)
+    )
+    book = await _tariff_book(conn, tenant_id, period)
+    kind = str(period.billing_period)
+    sql_filter = None if also_points else kind
+    total_points = (
+        await _count_points(conn, tenant_id, period, point_ids, sql_filter)
+        if progress is not None
+        else 0
+    )
+    await conn.execute(_RUN_TABLES)
+    points = computed = total_vnd = problems_count = 0
+    problems: list[ChargeProblem] = []
+    day_text: dict[dt.date, str] = {}
+    async for batch in period_terms(
+        conn, tenant_id, period.start, period.end, point_ids=point_ids, billing_period=sql_filter
+    ):
+        pieces = batch
+        if also_points:
+            pieces = [
+                p for p in batch if p.billing_period == kind or p.service_point_id in also_points
+            ]
+        priced = price_pieces(pieces, period, book)
+        async with conn.cursor() as cursor:
+            if priced.rows:
+                async with cursor.copy(
+                    "COPY charge_run (customer_id, service_point_id, service, component,"
+                    " tariff_version_id, quantity, unit, amount_vnd, vat_rate, detail) FROM STDIN"
+                ) as copy:
+                    await copy.write(_copy_text(priced.rows, day_text))
+            if priced.point_ids:
+                async with cursor.copy("COPY charge_run_points FROM STDIN") as copy:
+                    await copy.write("".join([f"{p}\n" for p in priced.point_ids]))
+        points += len(priced.point_ids)
+        computed += len(priced.rows)
+        total_vnd += sum(r.amount_vnd for r in priced.rows)
+        problems_count += len(priced.problems)
+        problems.extend(priced.problems[: MAX_PROBLEMS_LISTED - len(problems)])
+        if progress is not None:
+            progress(points, max(points, total_points))
+    await conn.execute(
+        "ANALYZE charge_run (service_point_id, service, component); ANALYZE charge_run_points"
+    )
+    params = {
+        "tenant": tenant_id,
+        "start": period.start,
+        "end": period.end,
+        "all": point_ids is None,
+        "ids": list(point_ids or []),
+        "now": now,
+    }
+    removed = await _count(conn, _DELETE_STALE, params)
+    cursor = await conn.execute(_TAKE_OUT_KEPT, params)
+    kept = await cursor.fetchone()
+    assert kept is not None
+    invoiced, unchanged = int(kept[0]), int(kept[1])
+    written = (await conn.execute(_INSERT_NEW, params)).rowcount
+    await conn.execute("DROP TABLE pg_temp.charge_run, pg_temp.charge_run_points")
+    if written + removed >= ANALYZE_AFTER_ROWS:
+        await conn.execute("ANALYZE charges")
+    return ChargeRun(
+        period_start=period.start,
+        period_end=period.end,
+        billing_period=period.billing_period,
+        points=points,
+        rows_computed=computed,
+        rows_written=written,
+        rows_unchanged=unchanged,
+        rows_invoiced=invoiced,
+        rows_removed=removed,
+        problems_count=problems_count,
+        problems=problems,
+        total_vnd=total_vnd,
+    )
+
+
+async def compute_charges(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    period_start: dt.date,
+    billing_period: BillingPeriod | str,
+    *,
+    now: dt.datetime,
+    point_ids: Sequence[int] | None = None,
+    progress: Progress | None = None,
+) -> ChargeRun:
+    """Compute the charges of the period starting ``period_start`` for every point of the
+    customers billed ``billing_period`` (or for those of ``point_ids``), replacing the
+    period's charges no invoice has taken. Running it again changes nothing.
+
+    ``progress(done_points, total_points)`` is called after every batch. InvalidValue when
+    no period of that kind starts on ``period_start``."""
+    period = period_starting(period_start, billing_period)
+    return await _run(conn, tenant_id, period, now, point_ids, progress=progress)
+
+
+async def recompute_charges(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    point_ids: Sequence[int],
+    since: dt.date,
+    *,
+    now: dt.datetime,
+) -> int:
+    """After the terms of ``point_ids`` changed from ``since`` (possibly in the past):
+    recompute every period already computed for them that ends after ``since``. The
+    number of charge rows written or removed."""
+    if not point_ids:
+        return 0
+    cursor = await conn.execute(
+        "SELECT period_start, period_end, array_agg(DISTINCT service_point_id) FROM charges"
+        " WHERE tenant_id = %s AND service_point_id = ANY(%s) AND period_end > %s"
+        " GROUP BY period_start, period_end ORDER BY period_start, period_end",
+        (tenant_id, list(point_ids), since),
+    )
+    changed = 0
+    for start, end, computed_for in await cursor.fetchall():
+        run = await _run(
+            conn,
+            tenant_id,
+            period_of(start, end),
+            now,
+            point_ids,
+            also_points=frozenset(computed_for),
+        )
+        changed += run.rows_written + run.rows_removed
+    return changed
+
+
+class Recompute(Protocol):
+    """What a change request's application calls when terms changed from ``since``
+    (``customers.changes.TermsChanged``)."""
+
+    def __call__(
+        self, conn: AsyncConnection[Any], tenant_id: int, point_ids: list[int], /, *, since: dt.date
+    ) -> Awaitable[int]: ...
+
+
+def recompute_on_terms_change(now: dt.datetime) -> Recompute:
+    """``recompute_charges`` as a hook, computing at ``now``."""
+
+    async def recompute(
+        conn: AsyncConnection[Any], tenant_id: int, point_ids: list[int], /, *, since: dt.date
+    ) -> int:
+        return await recompute_charges(conn, tenant_id, point_ids, since, now=now)
+
+    return recompute
+
+
+async def charges_of(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    *,
+    customer_id: int | None = None,
+    service_point_id: int | None = None,
+    period_start: dt.date | None = None,
+    limit: int = 1000,
+) -> list[Charge]:
+    """Charges by period, point, service and component."""
+    where = ["tenant_id = %(tenant)s"]
+    if customer_id is not None:
+        where.append("customer_id = %(customer)s")
+    if service_point_id is not None:
+        where.append("service_point_id = %(point)s")
+    if period_start is not None:
+        where.append("period_start = %(start)s")
+    cursor = await conn.execute(
+        "SELECT id, customer_id, service_point_id, period_start, period_end, service,"
+        " component, tariff_version_id, quantity, unit, amount_vnd, vat_rate, detail,"
+        f" computed_at, invoice_id FROM charges WHERE {' AND '.join(where)}"
+        " ORDER BY period_start, service_point_id, service, component LIMIT %(limit)s",
+        {
+            "tenant": tenant_id,
+            "customer": customer_id,
+            "point": service_point_id,
+            "start": period_start,
+            "limit": limit,
+        },
+    )
+    return [Charge(*row) for row in await cursor.fetchall()]
