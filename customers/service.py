@@ -311,11 +311,16 @@ def _point_record(point: ServicePoint) -> dict[str, Any]:
 
 
 async def ensure_service_points(
-    conn: AsyncConnection[Any], tenant_id: int, points: Sequence[NewServicePoint]
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    points: Sequence[NewServicePoint],
+    *,
+    billed_from: dt.date | None = None,
 ) -> dict[str, int]:
     """Create the customers and service points whose codes are new (the simulator's city and
     scenario files); return every code's id. Existing codes are left as they are, so
-    re-running a scenario changes nothing. Each point is billed from the day it is created.
+    re-running a scenario changes nothing. Each point is billed from ``billed_from``, or
+    from the day it is created.
 
     The customer takes the point's code (one point per customer: a household). Not audited:
     this is the synthetic city's bulk set-up, not a person's change.
@@ -361,12 +366,13 @@ async def ensure_service_points(
             "INSERT INTO service_point_terms (tenant_id, service_point_id, valid_from, status,"
             " customer_class, area_group, so_khau, volume_m3_per_month, weight_kg_per_month,"
             " services)"
-            " SELECT p.tenant_id, p.id, p.created_at::date, p.status, p.customer_class,"
-            " 'urban', p.so_khau, p.volume_m3_per_month, p.weight_kg_per_month, p.services"
+            " SELECT p.tenant_id, p.id, coalesce(%s, p.created_at::date), p.status,"
+            " p.customer_class, 'urban', p.so_khau, p.volume_m3_per_month,"
+            " p.weight_kg_per_month, p.services"
             " FROM service_points p WHERE p.tenant_id = %s AND p.code = ANY(%s)"
             " AND NOT EXISTS (SELECT 1 FROM service_point_terms t"
             "                 WHERE t.service_point_id = p.id)",
-            (tenant_id, [p.code for p in points]),
+            (billed_from, tenant_id, [p.code for p in points]),
         )
         await cursor.execute(
             "SELECT code, id FROM service_points WHERE tenant_id = %s AND code = ANY(%s)",

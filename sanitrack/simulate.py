@@ -145,27 +145,31 @@ class DemoLogin:
 DEMO_DISPATCHER = "dieuphoi"
 
 
-async def demo_login(pool: Pool, tenant_slug: str, token_ttl_s: float) -> DemoLogin:
-    """The demo's dispatcher, with a fresh random password and a token for the printed URL."""
+async def demo_login(
+    pool: Pool,
+    tenant_slug: str,
+    token_ttl_s: float,
+    username: str = DEMO_DISPATCHER,
+    full_name: str = "Điều phối viên (demo)",
+    role: accounts.Role = accounts.Role.DISPATCHER,
+) -> DemoLogin:
+    """A demo user (the dispatcher unless said otherwise), with a fresh random password and
+    a token for the printed URL."""
     password = secrets.token_urlsafe(9)
     async with pool.connection() as conn:
         tenant = await fleet.get_tenant(conn, tenant_slug)
         users = {u.username: u for u in await accounts.list_users(conn, tenant.id)}
-        user = users.get(DEMO_DISPATCHER)
+        user = users.get(username)
         now = dt.datetime.now(dt.UTC)
         if user is None:
             user = await accounts.create_user(
-                conn,
-                tenant.id,
-                accounts.NewUser(
-                    DEMO_DISPATCHER, "Điều phối viên (demo)", accounts.Role.DISPATCHER, password
-                ),
+                conn, tenant.id, accounts.NewUser(username, full_name, role, password)
             )
         else:
             await accounts.set_password(conn, tenant.id, user.id, password, now)
             user = await accounts.set_active(conn, tenant.id, user.id, True, now)
         issued = await accounts.issue_token(conn, user, now, token_ttl_s, "sanitrack demo")
-    return DemoLogin(DEMO_DISPATCHER, password, issued.token)
+    return DemoLogin(username, password, issued.token)
 
 
 def say(text: str) -> None:

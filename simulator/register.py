@@ -111,6 +111,8 @@ async def register_scenario(
                 )
                 for p in scenario.points
             ],
+            # The city's customers are long-standing: billed since the start of the year.
+            billed_from=dt.date(scenario.start.year, 1, 1),
         )
         geofence_ids = {
             kind: await fleet.ensure_geofence(
