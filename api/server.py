@@ -11,6 +11,7 @@ from api import (
     routes_alerts,
     routes_auth,
     routes_billing,
+    routes_change_requests,
     routes_customers,
     routes_fleet,
     routes_map,
@@ -50,6 +51,7 @@ def http_app(
         routes_positions,
         routes_map,
         routes_customers,
+        routes_change_requests,
         routes_billing,
     ):
         app.include_router(module.router)

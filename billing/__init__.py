@@ -2,6 +2,15 @@
 service; what each service point owes per billing period, prorated by day and computed
 exactly in whole VND."""
 
+from billing.charge_runs import (
+    Charge,
+    ChargeRun,
+    Recompute,
+    charges_of,
+    compute_charges,
+    recompute_charges,
+    recompute_on_terms_change,
+)
 from billing.charges import (
     ChargeProblem,
     ChargeRow,
@@ -20,18 +29,11 @@ from billing.periods import (
     period_of,
     period_starting,
 )
-from billing.service import (
-    Charge,
-    ChargeRun,
-    Recompute,
-    charges_of,
+from billing.tariff_versions import (
     close_tariff_version,
-    compute_charges,
     create_tariff_version,
     get_tariff_version,
     list_tariff_versions,
-    recompute_charges,
-    recompute_on_terms_change,
 )
 from billing.tariffs import (
     Basis,

@@ -7,7 +7,8 @@ come) or ``reject`` or ``cancel`` (by its submitter) -> ``apply_due`` (the daily
 applies approved requests whose date has come. Applying goes through ``customers.service``
 (so every change is validated and audited there), asks the caller to recompute the
 charges when billing terms changed, and puts a notice to the customer in the outbox, all in
-the caller's transaction.
+the caller's transaction. The files a request is decided on are in
+``customers.change_evidence``, the notices' texts in ``customers.change_notices``.
 
 A request records, per field, the value it replaces ("from") and the new one ("to"). For
 billing terms "from" is the value in force on the effective date: terms are dated, so a
@@ -26,11 +27,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any, Protocol
 
 from psycopg import AsyncConnection
@@ -39,9 +38,22 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 import audit
-import notifications
 from audit.log import jsonable
 from customers import terms
+
+# Named here too, where the API, the worker and the tests have always found them.
+from customers.change_evidence import MAX_EVIDENCE_BYTES as MAX_EVIDENCE_BYTES
+from customers.change_evidence import Evidence as Evidence
+from customers.change_evidence import EvidenceCorrupt as EvidenceCorrupt
+from customers.change_evidence import EvidenceFile as EvidenceFile
+from customers.change_evidence import add_evidence as add_evidence
+from customers.change_evidence import evidence_of as evidence_of
+from customers.change_evidence import get_evidence as get_evidence
+from customers.change_models import ChangeRequest as ChangeRequest
+from customers.change_models import RequestStatus as RequestStatus
+from customers.change_models import Via as Via
+from customers.change_models import check_aware
+from customers.change_notices import applied_notice, notify_customer, rejected_notice
 from customers.errors import Conflict, CustomersError, InvalidValue, NotFound
 from customers.geocode import Geocoder
 from customers.models import (
@@ -64,32 +76,13 @@ from customers.service import (
 
 log = logging.getLogger(__name__)
 
-MAX_EVIDENCE_BYTES = 20 * 1024 * 1024
 MAX_TEXT_CHARS = 2000
 # Who applies what the daily sweep finds due (an approval applies as its approver).
 SWEEP_ACTOR = audit.Actor("change-request sweep")
 
 
-class RequestStatus(enum.StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"  # waiting for its effective date, or blocked by a conflict
-    REJECTED = "rejected"
-    APPLIED = "applied"
-    CANCELLED = "cancelled"
-
-
-class Via(enum.StrEnum):
-    OFFICE = "office"
-    FIELD = "field"  # a collector's phone (a position captured at the door)
-    CUSTOMER = "customer"
-
-
 class NotAllowed(Conflict):
     """This person may not do this to the request: approve their own, cancel another's."""
-
-
-class EvidenceCorrupt(CustomersError):
-    """A stored evidence file no longer matches its SHA-256: it changed after upload."""
 
 
 # ---------------------------------------------------------------- the fields
@@ -145,44 +138,6 @@ def _comparable(field: str, value: Any) -> Any:
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeRequest:
-    id: int
-    tenant_id: int
-    customer_id: int
-    service_point_id: int | None
-    submitted_by: int | None
-    submitted_via: Via
-    submitted_at: dt.datetime
-    diff: dict[str, dict[str, Any]]  # field -> {"from": value replaced, "to": new value}
-    reason: str
-    effective_date: dt.date
-    status: RequestStatus
-    decided_by: int | None
-    decided_at: dt.datetime | None
-    decision_note: str
-    applied_at: dt.datetime | None
-    conflict: str | None  # why an approved request is not applied yet
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    id: int
-    tenant_id: int
-    change_request_id: int
-    filename: str
-    content_type: str
-    size_bytes: int
-    sha256: str
-    uploaded_by: int | None
-    uploaded_at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class EvidenceFile(Evidence):
-    content: bytes = b""
-
-
-@dataclass(frozen=True, slots=True)
 class Applied:
     """What applying a request came to: applied (``conflict`` None), or nothing applied
     and the request still approved, with the reason in ``conflict``."""
@@ -205,10 +160,6 @@ _COLUMNS = (
     " diff, reason, effective_date, status, decided_by, decided_at, decision_note, applied_at,"
     " conflict"
 )
-_EVIDENCE_COLUMNS = (
-    "id, tenant_id, change_request_id, filename, content_type, size_bytes, sha256,"
-    " uploaded_by, uploaded_at"
-)
 
 
 def _request(row: Sequence[Any]) -> ChangeRequest:
@@ -224,11 +175,6 @@ def _text(field: str, value: str, *, min_chars: int = 0) -> str:
             f"{field}: {len(value)} characters, allowed {min_chars} to {MAX_TEXT_CHARS}"
         )
     return value
-
-
-def _aware(at: dt.datetime) -> None:
-    if at.tzinfo is None:
-        raise InvalidValue("at: the time must carry its time zone")
 
 
 # ---------------------------------------------------------------- reading
@@ -338,7 +284,7 @@ async def submit(
     ``service_point_id`` (a point of this customer); customer fields do not. Each value is
     checked as the customer book checks it; a value equal to the current one is refused.
     """
-    _aware(at)
+    check_aware(at)
     try:
         via = Via(via)
     except ValueError:
@@ -399,109 +345,6 @@ async def submit(
     return request
 
 
-# ---------------------------------------------------------------- evidence
-
-
-async def add_evidence(
-    conn: AsyncConnection[Any],
-    tenant_id: int,
-    actor: audit.Actor,
-    at: dt.datetime,
-    request_id: int,
-    filename: str,
-    content_type: str,
-    content: bytes,
-) -> Evidence:
-    """Attach a file to a pending request (what is decided on does not change after);
-    the same file twice is kept once. Audited."""
-    _aware(at)
-    if not 1 <= len(filename) <= 255 or any(ord(c) < 32 or c in "/\\" for c in filename):
-        raise InvalidValue("filename: 1 to 255 characters, without / \\ or control characters")
-    if not 1 <= len(content_type) <= 100:
-        raise InvalidValue("content_type: 1 to 100 characters")
-    if not 1 <= len(content) <= MAX_EVIDENCE_BYTES:
-        raise InvalidValue(
-            f"content: {len(content)} bytes, allowed 1 to {MAX_EVIDENCE_BYTES} (20 MiB)"
-        )
-    cursor = await conn.execute(
-        "SELECT status, customer_id FROM change_requests WHERE tenant_id = %s AND id = %s"
-        " FOR SHARE",
-        (tenant_id, request_id),
-    )
-    row = await cursor.fetchone()
-    if row is None:
-        raise NotFound(f"change request {request_id} not found")
-    if row[0] != RequestStatus.PENDING:
-        raise Conflict(
-            f"status: evidence is added while a request is pending, this one is {row[0]}"
-        )
-    sha256 = hashlib.sha256(content).hexdigest()
-    cursor = await conn.execute(
-        "INSERT INTO change_request_evidence (tenant_id, change_request_id, filename,"
-        " content_type, size_bytes, sha256, content, uploaded_by, uploaded_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        f" ON CONFLICT (change_request_id, sha256) DO NOTHING RETURNING {_EVIDENCE_COLUMNS}",
-        (tenant_id, request_id, filename, content_type, len(content), sha256, content,
-         actor.user_id, at),
-    )  # fmt: skip
-    inserted = await cursor.fetchone()
-    if inserted is None:
-        cursor = await conn.execute(
-            f"SELECT {_EVIDENCE_COLUMNS} FROM change_request_evidence"
-            " WHERE change_request_id = %s AND sha256 = %s",
-            (request_id, sha256),
-        )
-        existing = await cursor.fetchone()
-        assert existing is not None
-        return Evidence(*existing)
-    evidence = Evidence(*inserted)
-    await audit.record(
-        conn, tenant_id, actor, at,
-        audit.Change("change_request", request_id, "add_evidence", None,
-                     {"evidence_id": evidence.id, "filename": filename,
-                      "content_type": content_type, "size_bytes": len(content),
-                      "sha256": sha256},
-                     row[1]),
-    )  # fmt: skip
-    return evidence
-
-
-async def evidence_of(
-    conn: AsyncConnection[Any], tenant_id: int, request_id: int
-) -> list[Evidence]:
-    """A request's files (without their content), in upload order."""
-    cursor = await conn.execute(
-        f"SELECT {_EVIDENCE_COLUMNS} FROM change_request_evidence"
-        " WHERE tenant_id = %s AND change_request_id = %s ORDER BY id",
-        (tenant_id, request_id),
-    )
-    return [Evidence(*row) for row in await cursor.fetchall()]
-
-
-async def get_evidence(
-    conn: AsyncConnection[Any], tenant_id: int, request_id: int, evidence_id: int
-) -> EvidenceFile:
-    """One file with its content, checked against its SHA-256 (EvidenceCorrupt if not)."""
-    cursor = await conn.execute(
-        f"SELECT {_EVIDENCE_COLUMNS}, content FROM change_request_evidence"
-        " WHERE tenant_id = %s AND change_request_id = %s AND id = %s",
-        (tenant_id, request_id, evidence_id),
-    )
-    row = await cursor.fetchone()
-    if row is None:
-        raise NotFound(f"evidence {evidence_id} of change request {request_id} not found")
-    names = [c.strip() for c in _EVIDENCE_COLUMNS.split(",")]
-    evidence = EvidenceFile(**dict(zip(names, row[:-1], strict=True)), content=bytes(row[-1]))
-    actual = hashlib.sha256(evidence.content).hexdigest()
-    if actual != evidence.sha256 or len(evidence.content) != evidence.size_bytes:
-        log.error("evidence %s of change request %s fails its SHA-256", evidence_id, request_id)
-        raise EvidenceCorrupt(
-            f"evidence {evidence_id}: content does not match its SHA-256 {evidence.sha256}"
-            f" (now {actual}): it was changed after upload"
-        )
-    return evidence
-
-
 # ---------------------------------------------------------------- deciding
 
 
@@ -552,7 +395,7 @@ async def approve(
     ``allow_self_approval`` (a company of one clerk). Which roles may approve is the API's
     business.
     """
-    _aware(at)
+    check_aware(at)
     _text("note", note)
     request = await _lock_request(conn, tenant_id, request_id)
     if request.status is not RequestStatus.PENDING:
@@ -585,7 +428,7 @@ async def reject(
     """Reject a pending request, or withdraw the approval of one blocked by a conflict;
     it never applies. The customer is told, unless the request came from the field (a
     collector's capture is the company's own business). Audited."""
-    _aware(at)
+    check_aware(at)
     _text("note", note)
     request = await _lock_request(conn, tenant_id, request_id)
     blocked = request.status is RequestStatus.APPROVED and request.conflict is not None
@@ -598,7 +441,9 @@ async def reject(
     )  # fmt: skip
     if rejected.submitted_via is not Via.FIELD:
         customer = await get_customer(conn, tenant_id, rejected.customer_id)
-        await _notify(conn, tenant_id, customer, _rejected_notice(rejected, customer, note), at)
+        await notify_customer(
+            conn, tenant_id, customer, rejected_notice(rejected, customer, note), at
+        )
     return rejected
 
 
@@ -611,7 +456,7 @@ async def cancel(
     note: str = "",
 ) -> ChangeRequest:
     """Withdraw a pending request; only its submitter may. Audited."""
-    _aware(at)
+    check_aware(at)
     _text("note", note)
     request = await _lock_request(conn, tenant_id, request_id)
     if request.status is not RequestStatus.PENDING:
@@ -637,7 +482,7 @@ async def apply_due(
     """The daily sweep: apply the approved requests whose effective date is ``today`` or
     earlier, oldest first, each on its own (one that cannot apply does not stop the rest),
     then bring the terms in force ``today`` onto the points (``customers.terms``)."""
-    _aware(at)
+    check_aware(at)
     cursor = await conn.execute(
         f"SELECT {_COLUMNS} FROM change_requests WHERE tenant_id = %s AND status = 'approved'"
         " AND effective_date <= %s ORDER BY effective_date, id FOR UPDATE SKIP LOCKED",
@@ -698,7 +543,7 @@ async def _apply(
                      request.customer_id),
     )  # fmt: skip
     customer = await get_customer(conn, tenant_id, request.customer_id)
-    await _notify(conn, tenant_id, customer, _applied_notice(applied, customer), at)
+    await notify_customer(conn, tenant_id, customer, applied_notice(applied, customer), at)
     return Applied(applied, terms_changed)
 
 
@@ -792,170 +637,3 @@ async def _record_conflict(
                      {"conflict": request.conflict}, {"conflict": reason}, request.customer_id),
     )  # fmt: skip
     return _request(row)
-
-
-# ---------------------------------------------------------------- telling the customer
-
-_LABELS = {
-    "status": "trạng thái dịch vụ",
-    "customer_class": "đối tượng tính giá",
-    "so_khau": "số khẩu",
-    "volume_m3_per_month": "khối lượng rác (m³/tháng)",
-    "weight_kg_per_month": "khối lượng rác (kg/tháng)",
-    "container_lifts_per_month": "số lần nâng thùng mỗi tháng",
-    "contract_price_vnd": "giá hợp đồng",
-    "services": "dịch vụ",
-    "exemption_pct": "mức miễn giảm",
-    "exemption_reason": "lý do miễn giảm",
-    "address": "địa chỉ",
-    "street": "đường phố",
-    "ward": "phường/xã",
-    "area_id": "địa bàn",
-    "category": "loại hình",
-    "collector_staff_id": "nhân viên thu gom",
-    "cashier_staff_id": "nhân viên thu tiền",
-    "route_code": "tuyến thu gom",
-    "lat": "vị trí",
-    "lon": "vị trí",
-    "accuracy_m": "vị trí",
-    "name": "tên khách hàng",
-    "kind": "loại khách hàng",
-    "phones": "số điện thoại",
-    "email": "email",
-    "tax_code": "mã số thuế",
-    "contact_name": "người liên hệ",
-    "billing_address": "địa chỉ nhận hóa đơn",
-    "billing_period": "kỳ thanh toán",
-    "billing_mode": "hình thức thanh toán",
-}
-_VALUE_LABELS = {
-    "active": "đang sử dụng",
-    "suspended": "tạm ngừng",
-    "terminated": "chấm dứt",
-    "monthly": "hàng tháng",
-    "quarterly": "hàng quý",
-    "yearly": "hàng năm",
-    "prepaid": "trả trước",
-    "postpaid": "trả sau",
-    "household": "hộ gia đình",
-    "business_household": "hộ kinh doanh",
-    "business": "doanh nghiệp",
-    "agency": "cơ quan, đơn vị",
-    "collection": "thu gom rác sinh hoạt",
-    "recycling": "tái chế",
-    "hazardous": "chất thải nguy hại",
-    "extra": "thu gom theo yêu cầu",
-    "container_rental": "thuê thùng",
-}
-# Told with their values; the rest (staff, areas, positions, codes) by name only.
-_SHOWN = {
-    "status", "so_khau", "volume_m3_per_month", "weight_kg_per_month",
-    "container_lifts_per_month", "contract_price_vnd", "services", "exemption_pct", "address",
-    "street", "ward", "name", "kind", "phones", "email", "tax_code", "contact_name",
-    "billing_address", "billing_period", "billing_mode",
-}  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _Notice:
-    dedupe_key: str
-    subject: str
-    body: str  # the email
-    sms: str
-
-
-def _shown(field: str, value: Any) -> str:
-    if value is None or value == [] or value == "":
-        return "(trống)"
-    if isinstance(value, list):
-        return ", ".join(_shown(field, v) for v in value)
-    if field == "contract_price_vnd":
-        return f"{int(value):,}".replace(",", ".") + " đồng"
-    if field == "exemption_pct":
-        return f"{value}%"
-    if field in ("volume_m3_per_month", "weight_kg_per_month"):
-        return f"{Decimal(str(value)).normalize():f}".replace(".", ",")
-    return _VALUE_LABELS.get(str(value), str(value))
-
-
-def _what(request: ChangeRequest) -> str:
-    labels = dict.fromkeys(_LABELS.get(f, f) for f in request.diff)
-    return ", ".join(labels)
-
-
-def _details(request: ChangeRequest) -> list[str]:
-    return [
-        f"- {_LABELS[f][0].upper()}{_LABELS[f][1:]}: {_shown(f, c['from'])} → {_shown(f, c['to'])}"
-        for f, c in request.diff.items()
-        if f in _SHOWN
-    ]
-
-
-def _applied_notice(request: ChangeRequest, customer: Customer) -> _Notice:
-    what = _what(request)
-    day = request.effective_date.strftime("%d/%m/%Y")
-    subject = f"Yêu cầu thay đổi {what} đã được áp dụng"
-    lines = [
-        f"Kính gửi {customer.name} (mã khách hàng {customer.code}),",
-        "",
-        f"Yêu cầu thay đổi {what} (mã yêu cầu {request.id}) đã được áp dụng từ ngày {day}.",
-        *_details(request),
-        "",
-        "Các khoản phí từ ngày này được tính theo thông tin mới.",
-        "Trân trọng.",
-    ]
-    sms = (
-        f"Yêu cầu thay đổi {what} (mã {request.id}) của khách hàng {customer.code}"
-        f" đã được áp dụng từ ngày {day}."
-    )
-    return _Notice(f"change_request:{request.id}:applied", subject, "\n".join(lines), sms)
-
-
-def _rejected_notice(request: ChangeRequest, customer: Customer, note: str) -> _Notice:
-    what = _what(request)
-    subject = f"Yêu cầu thay đổi {what} không được chấp thuận"
-    reason = f" Lý do: {note.strip()}" if note.strip() else ""
-    lines = [
-        f"Kính gửi {customer.name} (mã khách hàng {customer.code}),",
-        "",
-        f"Yêu cầu thay đổi {what} (mã yêu cầu {request.id}) không được chấp thuận.{reason}",
-        "Thông tin của quý khách được giữ nguyên.",
-        "",
-        "Trân trọng.",
-    ]
-    sms = (
-        f"Yêu cầu thay đổi {what} (mã {request.id}) của khách hàng {customer.code}"
-        f" không được chấp thuận.{reason}"
-    )
-    return _Notice(f"change_request:{request.id}:rejected", subject, "\n".join(lines), sms)
-
-
-async def _notify(
-    conn: AsyncConnection[Any],
-    tenant_id: int,
-    customer: Customer,
-    notice: _Notice,
-    at: dt.datetime,
-) -> None:
-    """Email when the customer has an address, SMS to its first phone when it has one;
-    a contact the outbox refuses (an old malformed number) is logged and skipped."""
-    recipients = []
-    if customer.email:
-        recipients.append((notifications.Channel.EMAIL, customer.email, notice.body))
-    if customer.phones:
-        recipients.append((notifications.Channel.SMS, customer.phones[0], notice.sms))
-    for channel, recipient, body in recipients:
-        try:
-            await notifications.enqueue(
-                conn,
-                tenant_id,
-                customer_id=customer.id,
-                channel=channel,
-                recipient=recipient,
-                subject=notice.subject[:300],
-                body=body[:10_000],
-                dedupe_key=notice.dedupe_key,
-                now=at,
-            )
-        except notifications.InvalidNotification as error:
-            log.warning("customer %s not told by %s: %s", customer.id, channel, error)

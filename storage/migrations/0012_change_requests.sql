@@ -1,5 +1,6 @@
 -- Change requests (issue 7, domain-billing "Customer changes"): who asked, the field diff,
--- the reason and evidence, who decided, and when it applies. Owned by customers/changes.py.
+-- the reason and evidence, who decided, and when it applies. Owned by customers/changes.py
+-- (the evidence by customers/change_evidence.py).
 CREATE TABLE change_requests (
     id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id         bigint NOT NULL REFERENCES tenants (id),
