@@ -38,8 +38,7 @@ def search_text(
     ward: str = "",
     tax_code: str | None = None,
 ) -> str:
-    """What a service point is found by, folded, in one line that starts with a space, so
-    that every word, the first too, follows a space (searches match from a word's start)."""
+    """What a service point is found by, folded, in one line."""
     parts = [
         fold(point_code),
         fold(customer_code) if customer_code != point_code else "",
@@ -50,7 +49,7 @@ def search_text(
         fold(ward) if ward and fold(ward) not in fold(address) else "",
         tax_code or "",
     ]
-    return " " + " ".join(p for p in parts if p)
+    return " ".join(p for p in parts if p)
 
 
 def search_terms(query: str) -> list[str]:
@@ -58,14 +57,18 @@ def search_terms(query: str) -> list[str]:
     return [word for word in fold(query).split(" ") if word]
 
 
-def like_pattern(word: str) -> str:
-    """The LIKE pattern for one folded search word: the start of a word ("an" finds "Anh",
-    "12" finds house 12 and 125, not 312), except four or more digits, which match anywhere
-    (the last digits of a phone number).
+def is_phone_digits(word: str) -> bool:
+    """Four or more digits: part of a phone number, matched anywhere ("345678" finds
+    0912 345 678)."""
+    return word.isdigit() and len(word) >= 4
 
-    A pattern anchored on the space before a word gives pg_trgm the word's leading
-    trigrams, so even a two-letter word narrows the index scan.
+
+def word_query(words: list[str]) -> str | None:
+    """A ``to_tsquery('simple', ...)`` text: every word whole, the last one as a prefix
+    (the search box's last word may be half typed); None when no word is left.
+
+    Folded words hold only ``[0-9a-z]``, so they cannot carry tsquery operators.
     """
-    if word.isdigit() and len(word) >= 4:
-        return f"%{word}%"
-    return f"% {word}%"
+    if not words:
+        return None
+    return " & ".join([*words[:-1], f"{words[-1]}:*"])

@@ -69,6 +69,12 @@ ALTER TABLE service_points
     ADD CONSTRAINT service_points_customer_tenant FOREIGN KEY (tenant_id, customer_id)
         REFERENCES customers (tenant_id, id);
 
+-- Search: whole words through a word index (a common name's list is skipped through, not
+-- read), the last word of a query as a prefix, and phone digits anywhere by trigrams. The
+-- words are stored, so that a scan in code order checks them cheaply.
+ALTER TABLE service_points ADD COLUMN search_words tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', search_text)) STORED;
+CREATE INDEX service_points_words ON service_points USING gin (search_words);
 CREATE INDEX service_points_search ON service_points USING gin (search_text gin_trgm_ops);
 CREATE INDEX service_points_position ON service_points USING gist (point(lon, lat));
 CREATE INDEX service_points_area_idx ON service_points (tenant_id, area_id);
