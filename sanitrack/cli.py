@@ -11,9 +11,9 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -40,6 +40,9 @@ from storage import (
     count_positions,
     embedded_postgres,
 )
+
+if TYPE_CHECKING:
+    from customers.importer import Rejection
 
 log = logging.getLogger("sanitrack")
 
@@ -140,6 +143,33 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--password-file", type=Path, required=True)
     export.add_argument("--acl-file", type=Path, required=True)
     export.set_defaults(handler=_broker_export)
+
+    book_import = commands.add_parser(
+        "customers-import", help="import a customer spreadsheet (CSV or XLSX) into a company"
+    )
+    book_import.add_argument("file", type=Path, help="the .csv or .xlsx file")
+    book_import.add_argument("--tenant", required=True, help="the company's slug")
+    book_import.add_argument(
+        "--effective-date",
+        type=dt.date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="billing changes (số khẩu, volume, status...) apply from this day (default: today)",
+    )
+    book_import.add_argument(
+        "--actor", default=None, help="who imports, for the audit log (default: the login name)"
+    )
+    book_import.add_argument(
+        "--report", type=Path, default=None, metavar="FILE.csv", help="write every rejection here"
+    )
+    book_import.set_defaults(handler=_customers_import)
+
+    book_export = commands.add_parser(
+        "customers-export", help="write a company's customers to a CSV or XLSX spreadsheet"
+    )
+    book_export.add_argument("file", type=Path, help="FILE.csv or FILE.xlsx")
+    book_export.add_argument("--tenant", required=True, help="the company's slug")
+    book_export.set_defaults(handler=_customers_export)
     return parser
 
 
@@ -207,6 +237,140 @@ async def _broker_export(settings: Settings, args: argparse.Namespace) -> int:
         f"wrote {len(logins)} device logins to {args.password_file} and {args.acl_file};"
         " reload Mosquitto (SIGHUP) to apply"
     )
+    return 0
+
+
+# ---------------------------------------------------------------- customer spreadsheets
+
+COMPANY_ZONE = dt.timezone(dt.timedelta(hours=7), "ICT")  # the company's day: Việt Nam's
+SHOWN_REJECTIONS = 20
+
+
+async def _customers_import(settings: Settings, args: argparse.Namespace) -> int:
+    import hashlib
+
+    import audit
+    from customers.errors import CustomersError
+    from customers.importer import import_rows
+    from customers.spreadsheets import HEADERS, read_sheet
+
+    try:
+        data = await asyncio.to_thread(args.file.read_bytes)
+        sheet = read_sheet(data)
+    except (OSError, CustomersError) as exc:
+        print(f"sanitrack: {args.file}: {exc}", file=sys.stderr)
+        return 1
+    now = dt.datetime.now(COMPANY_ZONE)
+    effective = args.effective_date or now.date()
+    actor = audit.Actor(args.actor or f"import by {_login_name()}")
+    digest = hashlib.sha256(data).hexdigest()
+    async with database(settings) as db, db.pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, args.tenant)
+        print(
+            f"importing {args.file.name} into {tenant.slug!r} ({sheet.format}, about"
+            f" {sheet.total_rows:,} rows, header on row {sheet.header_row}); billing changes"
+            f" from {effective.isoformat()}",
+            flush=True,
+        )
+        if sheet.ignored_headers:
+            print(f"  columns not imported: {', '.join(sheet.ignored_headers)}", flush=True)
+        began = time.monotonic()
+        try:
+            report = await import_rows(
+                conn, tenant.id, actor, sheet, filename=args.file.name, file_sha256=digest,
+                fmt=sheet.format, now=now, effective_date=effective, progress=_percent_printer(),
+            )  # fmt: skip
+        except CustomersError as exc:
+            await conn.rollback()
+            print(f"sanitrack: {args.file}: {exc}", file=sys.stderr)
+            return 1
+    took = time.monotonic() - began
+    print(
+        f"\n  rows      {report.rows_total:>9,}\n  created   {report.rows_created:>9,}\n"
+        f"  updated   {report.rows_updated:>9,}\n  unchanged {report.rows_unchanged:>9,}\n"
+        f"  rejected  {report.rows_rejected:>9,}\n  ({took:.1f} s, import #{report.import_id})"
+    )
+    if report.rejections:
+        print("\nfirst rejected rows (row: column = value: reason):")
+        for r in report.rejections[:SHOWN_REJECTIONS]:
+            column = f"{HEADERS.get(r.field, r.field)} = {r.value!r}" if r.field else "row"
+            print(f"  {r.row_number:>7}: {column}: {r.reason}")
+        if len(report.rejections) > SHOWN_REJECTIONS:
+            rest = len(report.rejections) - SHOWN_REJECTIONS
+            hint = "" if args.report else " (--report FILE.csv writes them all)"
+            print(f"  ... and {rest:,} more{hint}")
+    if args.report:
+        await asyncio.to_thread(_write_rejections, args.report, report.rejections)
+        print(f"wrote {len(report.rejections):,} rejections to {args.report}")
+    return 0
+
+
+def _login_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _percent_printer() -> Callable[[int, int], None]:
+    """A progress callback printing a line every 5 %."""
+    shown = -1
+
+    def show(done: int, total: int) -> None:
+        nonlocal shown
+        if total <= 0:
+            return
+        percent = min(100, done * 100 // total)
+        if percent // 5 > shown:
+            shown = percent // 5
+            step = "reading" if done * 2 <= total and percent < 100 else "writing"
+            print(f"  {percent:>3} %  {step}", flush=True)
+
+    return show
+
+
+def _write_rejections(path: Path, rejections: Sequence[Rejection]) -> None:
+    """Every rejection as CSV for the office (UTF-8 with BOM; no cell runs as a formula)."""
+    import csv
+
+    from customers.spreadsheets import HEADERS, escape_text
+
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Dòng (row)", "Cột (column)", "Giá trị (value)", "Lý do (reason)"])
+        for r in rejections:
+            column = HEADERS.get(r.field, r.field) if r.field else ""
+            writer.writerow([r.row_number, column, escape_text(r.value or ""), r.reason])
+
+
+async def _customers_export(settings: Settings, args: argparse.Namespace) -> int:
+    from customers.errors import CustomersError
+    from customers.importer import export_rows
+    from customers.spreadsheets import format_of, sheet_writer
+
+    try:
+        fmt = format_of(args.file.name)
+    except CustomersError as exc:
+        print(f"sanitrack: {exc}", file=sys.stderr)
+        return 2
+    partial = args.file.with_name(args.file.name + ".partial")  # no half-written FILE
+    written = 0
+    async with database(settings) as db, db.pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, args.tenant)
+        try:
+            with partial.open("wb") as stream:
+                writer = sheet_writer(fmt, stream)
+                async for row in export_rows(conn, tenant.id):
+                    writer.write(row)
+                    written += 1
+                writer.close()
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    partial.replace(args.file)
+    print(f"wrote {written:,} service points of {tenant.slug!r} to {args.file}")
     return 0
 
 
