@@ -16,13 +16,12 @@ import datetime as dt
 import decimal
 import enum
 import hashlib
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 GENESIS = bytes(32)
 
@@ -93,10 +92,9 @@ def jsonable(value: Any) -> Any:
     raise AuditError(f"audit: cannot record a {type(value).__name__} value")
 
 
-def _canonical(fields: Sequence[Any]) -> bytes:
-    return json.dumps(
-        fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    ).encode()
+def canonical_json(value: Any) -> bytes:
+    """``value`` as canonical JSON: keys sorted, no spaces, UTF-8 (what is hashed)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def _entry_hash(
@@ -106,10 +104,12 @@ def _entry_hash(
     at: dt.datetime,
     actor: Actor,
     change: Change,
-    before: Any,
-    after: Any,
+    before_json: bytes,
+    after_json: bytes,
 ) -> bytes:
-    body = _canonical(
+    """SHA-256 of the previous hash and the canonical JSON array of the entry's fields
+    (``before_json`` / ``after_json`` are their canonical JSON, ``null`` for none)."""
+    head = canonical_json(
         [
             tenant_id,
             seq,
@@ -120,11 +120,11 @@ def _entry_hash(
             change.entity_id,
             change.customer_id,
             change.action,
-            before,
-            after,
         ]
     )
-    return hashlib.sha256(prev_hash + body).digest()
+    return hashlib.sha256(
+        prev_hash + head[:-1] + b"," + before_json + b"," + after_json + b"]"
+    ).digest()
 
 
 async def record(
@@ -168,9 +168,10 @@ async def record_many(
     ) as copy:
         for change in changes:
             seq += 1
-            before = jsonable(change.before) if change.before is not None else None
-            after = jsonable(change.after) if change.after is not None else None
+            before = canonical_json(jsonable(change.before))
+            after = canonical_json(jsonable(change.after))
             digest = _entry_hash(prev_hash, tenant_id, seq, at, actor, change, before, after)
+            # The canonical text goes to jsonb as it is: serialised once, hashed as stored.
             await copy.write_row(
                 (
                     tenant_id,
@@ -182,8 +183,8 @@ async def record_many(
                     change.entity_id,
                     change.customer_id,
                     change.action,
-                    Jsonb(before) if before is not None else None,
-                    Jsonb(after) if after is not None else None,
+                    before.decode() if change.before is not None else None,
+                    after.decode() if change.after is not None else None,
                     prev_hash,
                     digest,
                 )
@@ -280,8 +281,9 @@ async def verify_chain(
                 breaks.append(ChainBreak(seq, "does not follow the entry before it"))
             change = Change(row[4], row[5], row[7], row[8], row[9], row[6])
             digest = _entry_hash(
-                stored_prev, tenant_id, seq, row[1], Actor(row[2], row[3]), change, row[8], row[9]
-            )
+                stored_prev, tenant_id, seq, row[1], Actor(row[2], row[3]), change,
+                canonical_json(row[8]), canonical_json(row[9]),
+            )  # fmt: skip
             if digest != stored_hash:
                 breaks.append(ChainBreak(seq, "its content was changed after it was written"))
             expected_seq, prev_hash = seq + 1, stored_hash
