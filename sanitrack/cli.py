@@ -128,6 +128,13 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("--role", choices=[r.value for r in accounts.Role], required=True)
     user.set_defaults(handler=_user_add)
 
+    worker = commands.add_parser(
+        "worker",
+        help="run the office's background jobs: change requests coming due, the customer"
+        " map's clusters, customers' notices",
+    )
+    worker.set_defaults(handler=_worker)
+
     migrate = commands.add_parser("migrate", help="apply database migrations and exit")
     migrate.set_defaults(handler=_migrate)
 
@@ -196,6 +203,13 @@ async def _user_add(settings: Settings, args: argparse.Namespace) -> int:
         f"created {user.role.value} {user.username!r} in {tenant.slug!r};"
         f" password (shown once, change it after the first login): {password}"
     )
+    return 0
+
+
+async def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from sanitrack.worker import run_worker
+
+    await run_worker(settings)
     return 0
 
 

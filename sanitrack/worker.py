@@ -17,13 +17,15 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import billing
 import customers
 import fleet
 import notifications
+from api.ops import ops_app
 from customers import changes
-from sanitrack.clock import Clock
+from sanitrack.clock import Clock, SystemClock
 from sanitrack.settings import CustomersSettings, Settings
 from storage import Pool
 
@@ -77,27 +79,61 @@ async def recount_map_cells(pool: Pool, settings: CustomersSettings, now: dt.dat
 
 
 async def _every(
-    interval_s: float, clock: Clock, job: Callable[[dt.datetime], Awaitable[object]]
+    name: str,
+    interval_s: float,
+    clock: Clock,
+    job: Callable[[dt.datetime], Awaitable[object]],
+    finished: dict[str, dt.datetime],
 ) -> None:
     while True:
         await job(clock.now())
+        finished[name] = clock.now()
         await asyncio.sleep(interval_s)
 
 
-async def run_office_jobs(pool: Pool, settings: Settings, clock: Clock) -> None:
-    """The worker's jobs until cancelled."""
+async def run_worker(settings: Settings) -> None:
+    """`sanitrack worker`: the office's jobs against the configured database, with /health
+    (the database and when each job last finished) and /metrics."""
+    from sanitrack.app import database, database_reachable, serve_http
+
+    finished: dict[str, dt.datetime] = {}
+
+    async def health() -> dict[str, Any]:
+        database_ok = await database_reachable(db.pool)
+        return {
+            "ok": database_ok,
+            "database": database_ok,
+            "jobs_finished_at": {name: at.isoformat() for name, at in finished.items()},
+        }
+
+    async with database(settings) as db, asyncio.TaskGroup() as tasks:
+        app = ops_app(health, [])
+        tasks.create_task(serve_http(app, settings.http_host, settings.http_port), name="http")
+        tasks.create_task(
+            run_office_jobs(db.pool, settings, SystemClock(), finished), name="office-jobs"
+        )
+
+
+async def run_office_jobs(
+    pool: Pool, settings: Settings, clock: Clock, finished: dict[str, dt.datetime] | None = None
+) -> None:
+    """The worker's jobs until cancelled; ``finished`` gets when each job last finished."""
+    finished = {} if finished is None else finished
     office = settings.customers
+
+    async def changes_job(now: dt.datetime) -> None:
+        await apply_due_changes(pool, office, now)
+
+    async def cells_job(now: dt.datetime) -> None:
+        await recount_map_cells(pool, office, now)
+
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(
-            _every(
-                office.sweep_interval_s, clock, lambda now: apply_due_changes(pool, office, now)
-            ),
+            _every("changes", office.sweep_interval_s, clock, changes_job, finished),
             name="changes",
         )
         tasks.create_task(
-            _every(
-                office.map_cells_interval_s, clock, lambda now: recount_map_cells(pool, office, now)
-            ),
+            _every("map-cells", office.map_cells_interval_s, clock, cells_job, finished),
             name="map-cells",
         )
         tasks.create_task(
