@@ -185,6 +185,7 @@ async def ingest_with_rules(
         backend,
         feed=runtime.feed,
         credentials_changed=credentials_changed,
+        customers=settings.customers,
     )
     app = http_app(ctx, runtime.authenticator, ingest_health(service, db.pool), registries)
     return service, app
@@ -217,7 +218,14 @@ async def run_api(settings: Settings) -> None:
         listener = PositionListener(db.url, runtime.positions.publish_row)
         async with db.pool.connection() as conn:
             backend = await detect_backend(conn)
-        ctx = ApiContext(db.pool, SystemClock(), settings.api, backend, feed=runtime.feed)
+        ctx = ApiContext(
+            db.pool,
+            SystemClock(),
+            settings.api,
+            backend,
+            feed=runtime.feed,
+            customers=settings.customers,
+        )
         app = http_app(
             ctx, runtime.authenticator, api_health(db.pool, listener), [runtime.feed.registry]
         )

@@ -388,8 +388,14 @@ async def _customers_export(settings: Settings, args: argparse.Namespace) -> int
     return 0
 
 
+DEMO_ACCOUNTANT = "ketoan"
+
+
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     import alerts  # here so `sanitrack --help` stays quick
+    from sanitrack.clock import SystemClock
+    from sanitrack.demo_office import prepare_office
+    from sanitrack.worker import run_office_jobs
 
     config = simulator.ScenarioConfig(
         seed=settings.demo.seed,
@@ -414,8 +420,17 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
         )
         simulate.write_map(scenario, settings.data_dir / "demo-city.svg")
         registered = await simulator.register_scenario(db.pool, scenario, progress=simulate.say)
+        office = await prepare_office(db.pool, config.tenant, start, settings.customers)
+        simulate.say(
+            f"customer office: {office.points} service points in {office.areas} areas,"
+            f" this month's charges {office.charged_vnd:,} VND"
+        )
         runtime = await stack.enter_async_context(alerts_runtime(settings, db, endpoint, {}))
         login = await simulate.demo_login(db.pool, config.tenant, settings.api.token_ttl_s)
+        accountant = await simulate.demo_login(
+            db.pool, config.tenant, settings.api.token_ttl_s,
+            DEMO_ACCOUNTANT, "Kế toán (demo)", accounts.Role.ACCOUNTANT,
+        )  # fmt: skip
         service, app = await ingest_with_rules(
             settings, db, endpoint, runtime, broker.credentials_changed if broker else None
         )
@@ -432,6 +447,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f"  Live map : {base}/#token={login.token}\n"
             f"             (or log in: company {config.tenant}, user {login.username},"
             f" password {login.password})\n"
+            f"  Customers: {base}/customers#token={accountant.token}\n"
+            f"             (or log in: company {config.tenant}, user {accountant.username},"
+            f" password {accountant.password})\n"
             f"  API      : {base}/api/docs ; live feed {ws}/ws/live\n"
             f"  {config.vehicles} trucks and {config.phones} phones work Hà Đông in real time"
             f" ({settings.demo.faults} faults, truth in {truth_path}); Ctrl-C stops.\n",
@@ -448,6 +466,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                     tasks.create_task(task, name=f"alerts-{n}")
                     for n, task in enumerate(runtime.tasks)
                 ]
+                background.append(
+                    tasks.create_task(
+                        run_office_jobs(db.pool, settings, SystemClock()), name="office-jobs"
+                    )
+                )
                 await asyncio.wait_for(service.subscribed.wait(), timeout=30)
                 progress = tasks.create_task(_progress(db.pool), name="progress")
                 stats = await simulator.play(

@@ -276,7 +276,7 @@ export const dictionaries = {
     "cust.field_cashier_staff_id": "Người thu tiền",
     "cust.field_route_code": "Mã tuyến",
     "cust.field_so_khau": "Số khẩu",
-    "cust.field_volume_m3_per_month": "Khối lượng (m³/tháng)",
+    "cust.field_volume_m3_per_month": "Thể tích (m³/tháng)",
     "cust.field_weight_kg_per_month": "Khối lượng (kg/tháng)",
     "cust.field_container_lifts_per_month": "Số lần nâng thùng/tháng",
     "cust.field_contract_price_vnd": "Giá hợp đồng (đồng)",
