@@ -173,7 +173,7 @@ async def add_evidence(
                 "reason": f"{content_type[:100]!r} is not a media type",
             },
         )
-    content = await _body_up_to(request, MAX_EVIDENCE_BYTES)
+    content = await read_body_up_to(request, MAX_EVIDENCE_BYTES)
     if not content:
         raise HTTPException(422, detail={"field": "body", "reason": "the file is empty"})
     async with ctx.pool.connection() as conn, conn.transaction():
@@ -190,7 +190,7 @@ async def add_evidence(
     return as_json(evidence)
 
 
-async def _body_up_to(request: Request, limit: int) -> bytes:
+async def read_body_up_to(request: Request, limit: int) -> bytes:
     too_big = HTTPException(
         413, detail={"field": "body", "reason": f"a file may have at most {limit} bytes"}
     )

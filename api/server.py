@@ -17,6 +17,7 @@ from api import (
     routes_map,
     routes_positions,
     routes_routes,
+    routes_spreadsheets,
 )
 from api.auth import Authenticator
 from api.context import ApiContext
@@ -50,6 +51,7 @@ def http_app(
         routes_routes,
         routes_positions,
         routes_map,
+        routes_spreadsheets,  # before routes_customers: /customers/export is not a customer id
         routes_customers,
         routes_change_requests,
         routes_billing,

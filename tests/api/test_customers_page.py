@@ -415,3 +415,33 @@ async def test_a_collectors_login_is_told_the_book_is_the_offices(clerk: Clerk) 
     await message.filter(has_text="dành cho văn phòng").wait_for()
     assert await page.get_by_test_id("logout-button").is_visible()
     assert clerk.problems == []  # the page asked for nothing a collector may not read
+
+
+async def test_a_spreadsheet_chosen_in_the_page_is_imported_and_its_bad_rows_listed(
+    clerk: Clerk, tmp_path: Path
+) -> None:
+    page = await clerk.open(Role.ACCOUNTANT)
+    book = tmp_path / "so-khach-hang.csv"
+    book.write_text(
+        "Mã KH,Tên khách hàng,Loại,Địa chỉ,Vĩ độ,Kinh độ,Số khẩu\n"
+        "KH-NEW,Lê Thị Hoa,hộ gia đình,Số 7 Lê Lợi,20.9713,105.7789,2\n"
+        "KH-BAD,Lê Văn Sai,hộ gia đình,Số 9 Lê Lợi,,105.7789,2\n",
+        encoding="utf-8",
+    )
+    await page.get_by_test_id("import-file").set_input_files(str(book))
+    report = page.get_by_test_id("import-report")
+    await report.get_by_text("1 mới").wait_for()
+    assert "Dòng 3, Vĩ độ" in await report.inner_text()
+    search = page.get_by_test_id("customer-search")
+    await search.fill("le thi hoa")
+    await page.get_by_test_id("result-row").get_by_text("KH-NEW").wait_for()
+    async with page.expect_download() as download:
+        await page.get_by_test_id("export-xlsx").click()
+    assert (await download.value).suggested_filename.endswith(".xlsx")
+    assert clerk.problems == []
+
+
+async def test_a_cashier_exports_but_cannot_import(clerk: Clerk) -> None:
+    page = await clerk.open(Role.CASHIER)
+    assert await page.get_by_test_id("export-xlsx").is_visible()
+    assert not await page.get_by_test_id("import-button").is_visible()

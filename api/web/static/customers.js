@@ -9,6 +9,7 @@ import { ApprovalsPanel } from "./customers-changes.js";
 import { DetailPanel } from "./customers-detail.js";
 import { CustomerMap, renderLegend } from "./customers-map.js";
 import { Filters, SearchPanel } from "./customers-search.js";
+import { setupSpreadsheets } from "./customers-spreadsheet.js";
 import { setTimeZone } from "./format.js";
 import { language, onLanguageChange, setLanguage, t, translatePage } from "./i18n.js";
 import { setupLogin, showLogin } from "./login.js";
@@ -116,6 +117,7 @@ function createParts(config) {
   else map.setView(config.center || DEFAULT_CONFIG.center, config.zoom || 15);
   session.map = map;
   session.search = new SearchPanel({ filters, onSelect: (customerId, pointId) => select(customerId, pointId) });
+  setupSpreadsheets({ canImport: EDIT_ROLES.has(session.role), onImported: () => refreshAll() });
   session.customerMap = new CustomerMap(map, {
     filters,
     collected: $("map-collected"),
