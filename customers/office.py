@@ -13,17 +13,9 @@ import audit
 from customers import terms
 from customers.errors import InvalidValue
 from customers.models import ServicePoint
-from customers.service import SELECT_POINTS, get_area, point_from_row
+from customers.service import SELECT_POINTS, get_area, point_from_row, require_staff
 
 MAX_BULK = 100_000
-
-
-async def _require_staff(conn: AsyncConnection[Any], tenant_id: int, staff_id: int) -> None:
-    cursor = await conn.execute(
-        "SELECT 1 FROM staff WHERE tenant_id = %s AND id = %s", (tenant_id, staff_id)
-    )
-    if await cursor.fetchone() is None:
-        raise InvalidValue(f"staff_id: no staff member {staff_id} in this company")
 
 
 async def move_points(
@@ -51,7 +43,7 @@ async def move_points(
     group = (await get_area(conn, tenant_id, area_id)).area_group if area_id else None
     for staff_id in (collector_staff_id, cashier_staff_id):
         if staff_id is not None:
-            await _require_staff(conn, tenant_id, staff_id)
+            await require_staff(conn, tenant_id, "staff_id", staff_id)
     cursor = await conn.execute(
         "SELECT id, customer_id, area_id, collector_staff_id, cashier_staff_id, book_order"
         " FROM service_points WHERE tenant_id = %s AND id = ANY(%s) ORDER BY id FOR UPDATE",
@@ -116,7 +108,7 @@ async def set_book_order(
 ) -> None:
     """Number the collector's points 1, 2, 3... in the order given; every point of the
     collector's book must be listed exactly once."""
-    await _require_staff(conn, tenant_id, collector_staff_id)
+    await require_staff(conn, tenant_id, "staff_id", collector_staff_id)
     if len(set(point_ids)) != len(point_ids):
         raise InvalidValue("point_ids: a point is listed twice")
     cursor = await conn.execute(

@@ -150,7 +150,7 @@ async def create_area(
     conn: AsyncConnection[Any], tenant_id: int, actor: audit.Actor, at: dt.datetime, new: NewArea
 ) -> Area:
     if new.collector_staff_id is not None:
-        await _require_staff(conn, tenant_id, "collector_staff_id", new.collector_staff_id)
+        await require_staff(conn, tenant_id, "collector_staff_id", new.collector_staff_id)
     cursor = await conn.execute(
         "INSERT INTO areas (tenant_id, code, name, ward, district, area_group,"
         " collector_staff_id) VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -196,7 +196,7 @@ async def _area_group(conn: AsyncConnection[Any], tenant_id: int, area_id: int |
         raise InvalidValue(f"area_id: no area {area_id} in this company") from None
 
 
-async def _require_staff(
+async def require_staff(
     conn: AsyncConnection[Any], tenant_id: int, field: str, staff_id: int
 ) -> None:
     cursor = await conn.execute(
@@ -258,7 +258,7 @@ async def add_point(
     for field in ("collector_staff_id", "cashier_staff_id"):
         staff_id = getattr(new, field)
         if staff_id is not None:
-            await _require_staff(conn, tenant_id, field, staff_id)
+            await require_staff(conn, tenant_id, field, staff_id)
     monthly_kg = new.weight_kg_per_month
     monthly_m3 = new.volume_m3_per_month
     cursor = await conn.execute(
@@ -523,7 +523,7 @@ async def update_point(
         return before
     for field in ("collector_staff_id", "cashier_staff_id"):
         if changed.get(field) is not None:
-            await _require_staff(conn, tenant_id, field, changed[field])
+            await require_staff(conn, tenant_id, field, changed[field])
     updates: dict[str, Any] = dict(changed)
     if "area_id" in changed:
         group = await _area_group(conn, tenant_id, changed["area_id"])

@@ -37,7 +37,7 @@ export const book = {
   decide: (id, action, note) => post(`${BASE}/change-requests/${id}/${action}`, { note }),
 };
 
-async function failure(response) {
+export async function failure(response) {
   const data = await response.json().catch(() => null);
   const detail = (data && data.error) || {};
   if (response.status === 401) {
@@ -48,11 +48,15 @@ async function failure(response) {
 }
 
 /** Attach ``file`` (a File from an <input type=file>) to change request ``requestId``. */
-export async function uploadEvidence(requestId, file) {
-  const path = `${BASE}/change-requests/${requestId}/evidence?${query({ filename: file.name })}`;
+export function uploadEvidence(requestId, file) {
+  return upload(`${BASE}/change-requests/${requestId}/evidence`, file);
+}
+
+/** POST ``file`` as the request's body to ``path`` (its name in ``filename``); the JSON answer. */
+export async function upload(path, file) {
   let response;
   try {
-    response = await fetch(path, {
+    response = await fetch(`${path}?${query({ filename: file.name })}`, {
       method: "POST",
       headers: {
         Accept: "application/json",

@@ -1,18 +1,13 @@
 // The book as a spreadsheet: "Xuất Excel" downloads it (the import's columns, Vietnamese
 // headers); "Nhập từ tệp" sends a CSV or XLSX and shows what came of each row.
 
-import { ApiError, query, token } from "./api.js";
+import { token } from "./api.js";
+import { failure, upload } from "./customers-api.js";
 import { t } from "./i18n.js";
 import { el, toast } from "./ui.js";
 
 const BASE = "/api/v1/customers";
 const SHOWN_REJECTIONS = 20;
-
-async function failure(response) {
-  const data = await response.json().catch(() => null);
-  const detail = (data && data.error) || {};
-  return new ApiError(response.status, detail.field ?? null, detail.reason ?? null, { body: data });
-}
 
 async function exportBook(button) {
   button.disabled = true;
@@ -70,18 +65,7 @@ async function importFile(input, box, onImported) {
   box.replaceChildren(el("p", {}, t("cust.importing", { name: file.name })));
   box.hidden = false;
   try {
-    const response = await fetch(`${BASE}/import?${query({ filename: file.name })}`, {
-      method: "POST",
-      headers: {
-        Accept: "application/json",
-        Authorization: `Bearer ${token() || ""}`,
-        "Content-Type": file.type || "application/octet-stream",
-      },
-      body: file,
-      cache: "no-store",
-    });
-    if (!response.ok) throw await failure(response);
-    showReport(box, await response.json());
+    showReport(box, await upload(`${BASE}/import`, file));
     onImported();
   } catch (error) {
     box.replaceChildren(el("p", { class: "form-error" }, `${t("cust.import_failed")}: ${error.reason || error.message}`));
