@@ -5,7 +5,10 @@ change requests and office utilities. Every write is audited (audit/).
 
 from customers.capture import Capture, CaptureOutcome, CaptureRules, capture_position
 from customers.errors import Conflict, CustomersError, InvalidValue, NotFound
+from customers.export import export_rows
 from customers.geocode import Geocoder, Located, StreetGeocoder
+from customers.import_validation import Rejection
+from customers.importer import ImportReport, import_rows
 from customers.map import CellsState, Viewport, cells_state, map_view, rebuild_cells
 from customers.models import (
     Area,
@@ -46,6 +49,7 @@ from customers.service import (
     update_customer,
     update_point,
 )
+from customers.spreadsheets import SpreadsheetError, read_sheet, sheet_writer
 from customers.terms import TermsPiece, period_terms, sync_current, terms_of
 from customers.text import fold
 
@@ -63,6 +67,7 @@ __all__ = [
     "CustomerKind",
     "CustomersError",
     "Geocoder",
+    "ImportReport",
     "InvalidValue",
     "Located",
     "NewArea",
@@ -75,8 +80,10 @@ __all__ = [
     "PointTermsFields",
     "Position",
     "PositionSource",
+    "Rejection",
     "Service",
     "ServicePoint",
+    "SpreadsheetError",
     "Status",
     "StreetGeocoder",
     "Terms",
@@ -91,20 +98,24 @@ __all__ = [
     "create_area",
     "create_customer",
     "ensure_service_points",
+    "export_rows",
     "fold",
     "get_area",
     "get_customer",
     "get_point",
+    "import_rows",
     "list_areas",
     "list_service_points",
     "map_view",
     "move_points",
     "period_terms",
     "points_of",
+    "read_sheet",
     "rebuild_cells",
     "search_points",
     "set_book_order",
     "set_position",
+    "sheet_writer",
     "sync_current",
     "terms_of",
     "update_customer",

@@ -3,9 +3,9 @@
 One row per service point. Headers are Vietnamese (what offices write) with English
 aliases, matched after ``customers.text.fold``, so "Mã KH", "ma kh" and "customer_code"
 name the same column. Reading gives raw cells (text from CSV; numbers, dates and text from
-XLSX); ``customers.importer`` turns them into values with the cell parsers here, which read
-Vietnamese number formatting ("1.234,5"), dd/mm/yyyy dates and the Vietnamese words for
-kinds, statuses, periods and services. Writing puts the same headers back, so that an
+XLSX); ``customers.import_validation`` turns them into values with the cell parsers here,
+which read Vietnamese number formatting ("1.234,5"), dd/mm/yyyy dates and the Vietnamese
+words for kinds, statuses, periods and services. Writing puts the same headers back, so that an
 export imports as "all unchanged", and escapes text a spreadsheet would run as a formula.
 """
 

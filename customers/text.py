@@ -38,15 +38,19 @@ def search_text(
     ward: str = "",
     tax_code: str | None = None,
 ) -> str:
-    """What a service point is found by, folded, in one line."""
+    """What a service point is found by, folded, in one line: the street and the ward only
+    when the address does not hold them already."""
+    folded_address = fold(address)
+    folded_street = fold(street) if street else ""
+    folded_ward = fold(ward) if ward else ""
     parts = [
         fold(point_code),
         fold(customer_code) if customer_code != point_code else "",
         fold(name),
         " ".join(phone_digits(p) for p in phones),
-        fold(address),
-        fold(street) if street and fold(street) not in fold(address) else "",
-        fold(ward) if ward and fold(ward) not in fold(address) else "",
+        folded_address,
+        folded_street if street and folded_street not in folded_address else "",
+        folded_ward if ward and folded_ward not in folded_address else "",
         tax_code or "",
     ]
     return " ".join(p for p in parts if p)

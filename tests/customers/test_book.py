@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +14,7 @@ import audit
 import customers
 import fleet
 from customers import PointFilter, Status
-from customers.text import fold
+from customers.text import fold, search_text
 from storage import Pool
 from tests.customers.book import AT, CLERK, business, household, make_book
 
@@ -29,6 +31,49 @@ def test_fold_never_fails_and_is_idempotent(text: str) -> None:
     folded = fold(text)
     assert fold(folded) == folded
     assert set(folded) <= set("abcdefghijklmnopqrstuvwxyz0123456789 ")
+
+
+def reference_search_text(
+    customer_code: str,
+    point_code: str,
+    name: str,
+    phones: Sequence[str],
+    address: str,
+    street: str,
+    ward: str,
+    tax_code: str | None,
+) -> str:
+    """What a point is found by, written plainly: every part folded where it is used."""
+    parts = [
+        fold(point_code),
+        fold(customer_code) if customer_code != point_code else "",
+        fold(name),
+        " ".join(re.sub("[^0-9]", "", p) for p in phones),
+        fold(address),
+        fold(street) if street and fold(street) not in fold(address) else "",
+        fold(ward) if ward and fold(ward) not in fold(address) else "",
+        tax_code or "",
+    ]
+    return " ".join(p for p in parts if p)
+
+
+# Few letters, so that streets and wards often fold into a part of the address.
+_part = st.text(alphabet="aAáÁđĐeê 1.-", max_size=10) | st.text(max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(_part, min_size=7, max_size=7),
+    phones=st.lists(st.text(alphabet="0123456789 .+-", max_size=12), max_size=3),
+)
+def test_search_text_is_the_plain_definition(parts: list[str], phones: list[str]) -> None:
+    customer, point, name, address, street, ward, tax = parts
+    point = point or customer
+    plain = reference_search_text(customer, point, name, phones, address, street, ward, tax or None)
+    assert plain == search_text(
+        customer_code=customer, point_code=point, name=name, phones=phones,
+        address=address, street=street, ward=ward, tax_code=tax or None,
+    )  # fmt: skip
 
 
 async def test_a_customer_with_its_point_is_created_and_audited(pool: Pool) -> None:
