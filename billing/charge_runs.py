@@ -19,7 +19,7 @@ from billing.charges import ChargeProblem, ChargeRow, detail_json, number_text, 
 from billing.periods import Period, period_of, period_starting
 from billing.tariff_versions import tariff_book
 from customers.models import BillingPeriod
-from customers.terms import period_terms
+from customers.terms import count_period_points, period_terms
 
 MAX_PROBLEMS_LISTED = 100
 
@@ -139,36 +139,6 @@ async def _count(conn: AsyncConnection[Any], query: str, params: dict[str, Any])
     return int(row[0])
 
 
-async def _count_points(
-    conn: AsyncConnection[Any],
-    tenant_id: int,
-    period: Period,
-    point_ids: Sequence[int] | None,
-    billing_period: str | None,
-) -> int:
-    # What customers.terms.period_terms will yield, counted (for progress only).
-    cursor = await conn.execute(
-        "SELECT count(DISTINCT t.service_point_id) FROM service_point_terms t"
-        " JOIN service_points p ON p.id = t.service_point_id"
-        " JOIN customers c ON c.id = p.customer_id"
-        " WHERE t.tenant_id = %(tenant)s AND t.valid_from < %(end)s"
-        " AND (t.valid_to IS NULL OR t.valid_to > %(start)s)"
-        " AND (%(all)s OR t.service_point_id = ANY(%(ids)s))"
-        " AND (%(period)s::text IS NULL OR c.billing_period = %(period)s)",
-        {
-            "tenant": tenant_id,
-            "start": period.start,
-            "end": period.end,
-            "all": point_ids is None,
-            "ids": list(point_ids or []),
-            "period": billing_period,
-        },
-    )
-    row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 async def _run(
     conn: AsyncConnection[Any],
     tenant_id: int,
@@ -189,7 +159,14 @@ async def _run(
     kind = str(period.billing_period)
     sql_filter = None if also_points else kind
     total_points = (
-        await _count_points(conn, tenant_id, period, point_ids, sql_filter)
+        await count_period_points(
+            conn,
+            tenant_id,
+            period.start,
+            period.end,
+            point_ids=point_ids,
+            billing_period=sql_filter,
+        )
         if progress is not None
         else 0
     )

@@ -199,6 +199,38 @@ async def sync_current(
     return cursor.rowcount
 
 
+async def count_period_points(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    start: dt.date,
+    end: dt.date,
+    *,
+    point_ids: Sequence[int] | None = None,
+    billing_period: str | None = None,
+) -> int:
+    """How many points ``period_terms`` yields for the same arguments (for progress)."""
+    cursor = await conn.execute(
+        "SELECT count(DISTINCT t.service_point_id) FROM service_point_terms t"
+        " JOIN service_points p ON p.id = t.service_point_id"
+        " JOIN customers c ON c.id = p.customer_id"
+        " WHERE t.tenant_id = %(tenant)s AND t.valid_from < %(end)s"
+        " AND (t.valid_to IS NULL OR t.valid_to > %(start)s)"
+        " AND (%(all)s OR t.service_point_id = ANY(%(ids)s))"
+        " AND (%(period)s::text IS NULL OR c.billing_period = %(period)s)",
+        {
+            "tenant": tenant_id,
+            "start": start,
+            "end": end,
+            "all": point_ids is None,
+            "ids": list(point_ids or []),
+            "period": billing_period,
+        },
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 class TermsPiece(NamedTuple):
     """One terms row clipped to a period, with the customer's billing period: what the
     charge computation reads for 1,000,000 points, so a plain tuple."""
