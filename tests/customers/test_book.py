@@ -245,3 +245,41 @@ async def test_any_search_text_is_answered(pool: Pool, query: str) -> None:
         tenant = (await fleet.ensure_tenant(conn, "book-h", "book-h")).id
         found = await customers.search_points(conn, tenant, query)
     assert found == []  # nobody in this company: a query of any text finds no one
+
+
+async def test_both_ways_of_finding_a_page_give_the_same_page(
+    pool: Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walking the code index (many matches), sorting the matches (few), and falling back
+    from the first to the second when the walk takes too long all list the same points."""
+    from psycopg.errors import QueryCanceled
+
+    import customers.search as search
+
+    book = await make_book(pool, "book-i")
+    async with pool.connection() as conn:
+        for n in range(12):
+            await customers.create_customer(
+                conn, book.tenant_id, CLERK, AT, household(f"KH{n:02}", f"Nguyễn Văn {n}")
+            )
+        sorted_page = await customers.search_points(conn, book.tenant_id, "nguyen van", limit=5)
+        monkeypatch.setattr(search, "ORDERED_SCAN_FROM_MATCHES", 0)
+        walked_page = await customers.search_points(conn, book.tenant_id, "nguyen van", limit=5)
+        real_page = search._page
+        orders: list[str] = []
+
+        async def slow_walk(*args: object) -> list[customers.ServicePoint]:
+            orders.append(str(args[-1]))
+            if args[-1] == "p.code":
+                raise QueryCanceled("canceling statement due to statement timeout")
+            return await real_page(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(search, "_page", slow_walk)
+        fallen_back = await customers.search_points(conn, book.tenant_id, "nguyen van", limit=5)
+        # The timeout was only the walk's: the connection's own setting is back.
+        cursor = await conn.execute("SHOW statement_timeout")
+        assert await cursor.fetchone() == ("0",)
+    assert [p.code for p in sorted_page] == ["KH00", "KH01", "KH02", "KH03", "KH04"]
+    assert walked_page == sorted_page
+    assert fallen_back == sorted_page
+    assert orders == ["p.code", "p.code || ''"]
