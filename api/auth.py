@@ -15,6 +15,7 @@ from fastapi import HTTPException, Request
 from starlette.requests import HTTPConnection
 
 import accounts
+import audit
 from accounts import Role
 from sanitrack.clock import Clock
 from storage import Pool
@@ -30,6 +31,11 @@ class Principal:
     user_id: int | None = None
     staff_id: int | None = None  # who acts on alerts; None for static tokens and customers
     token_id: int | None = None
+
+    @property
+    def actor(self) -> audit.Actor:
+        """Who the audit log says made a change this caller asked for."""
+        return audit.Actor(self.name, self.user_id)
 
 
 class Authenticator:

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
-import audit
 import billing
 from accounts import Role
 from api.auth import Principal, allow
@@ -31,10 +30,6 @@ class ChargeRunRequest(BaseModel):
 
     period_start: LocalDate
     billing_period: BillingPeriod
-
-
-def _actor(principal: Principal) -> audit.Actor:
-    return audit.Actor(principal.name, principal.user_id)
 
 
 def tariff_json(version: billing.TariffVersion) -> dict[str, Any]:
@@ -118,7 +113,7 @@ async def create_tariff(
     area group, customer class and service (close that one first)."""
     async with ctx.pool.connection() as conn, conn.transaction():
         version = await billing.create_tariff_version(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), body
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), body
         )
     return tariff_json(version)
 
@@ -130,7 +125,7 @@ async def close_tariff(
     """End a version on ``valid_to`` (exclusive); prices are never edited."""
     async with ctx.pool.connection() as conn, conn.transaction():
         version = await billing.close_tariff_version(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), tariff_id, body.valid_to
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), tariff_id, body.valid_to
         )
     return tariff_json(version)
 

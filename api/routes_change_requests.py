@@ -26,7 +26,6 @@ from api.routes_customers import (
     Limit,
     Offset,
     OptionalId,
-    _actor,
     as_json,
     geocoder,
     local_today,
@@ -109,7 +108,7 @@ async def submit_change_request(
         request = await changes.submit(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             ctx.clock.now(),
             customer_id=body.customer_id,
             service_point_id=body.service_point_id,
@@ -180,7 +179,7 @@ async def add_evidence(
         evidence = await changes.add_evidence(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             ctx.clock.now(),
             request_id,
             filename,
@@ -251,7 +250,7 @@ async def approve_change_request(
         request = await changes.approve(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             now,
             request_id,
             body.note,
@@ -269,7 +268,7 @@ async def reject_change_request(
 ) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.transaction():
         request = await changes.reject(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), request_id, body.note
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), request_id, body.note
         )
     return as_json(request)
 
@@ -280,6 +279,6 @@ async def cancel_change_request(
 ) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.transaction():
         request = await changes.cancel(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), request_id, body.note
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), request_id, body.note
         )
     return as_json(request)

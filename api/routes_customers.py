@@ -120,10 +120,6 @@ def as_json(value: Any, *, leave_out: tuple[str, ...] = ("tenant_id",)) -> dict[
     return data
 
 
-def _actor(principal: Principal) -> audit.Actor:
-    return audit.Actor(principal.name, principal.user_id)
-
-
 def local_zone(ctx: ApiContext) -> zoneinfo.ZoneInfo:
     """The company's time zone (Asia/Ho_Chi_Minh unless set otherwise)."""
     return zoneinfo.ZoneInfo(ctx.customers.timezone)
@@ -181,7 +177,7 @@ async def create_customer(
         _check_year(f"points[{n}].valid_from", point.valid_from)
     async with ctx.pool.connection() as conn, conn.transaction():
         customer = await customers.create_customer(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), body
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), body
         )
         points = await customers.points_of(conn, principal.tenant_id, customer.id)
     return {**as_json(customer), "points": [as_json(p) for p in points]}
@@ -226,7 +222,7 @@ async def update_customer(
         customer = await customers.update_customer(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             ctx.clock.now(),
             customer_id,
             body.changes,
@@ -242,7 +238,7 @@ async def add_point(
     _check_year("valid_from", body.valid_from)
     async with ctx.pool.connection() as conn, conn.transaction():
         point = await customers.add_point(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), customer_id, body
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), customer_id, body
         )
     return as_json(point)
 
@@ -294,7 +290,7 @@ async def update_point(
         point = await customers.update_point(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             ctx.clock.now(),
             point_id,
             body.changes,
@@ -323,7 +319,7 @@ async def capture_position(
         capture = await customers.capture_position(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             ctx.clock.now(),
             point_id,
             lat=body.lat,
@@ -346,7 +342,7 @@ async def move_points(body: PointMove, principal: BookEditor, ctx: Ctx) -> dict[
         moved = await customers.move_points(
             conn,
             principal.tenant_id,
-            _actor(principal),
+            principal.actor,
             ctx.clock.now(),
             body.point_ids,
             area_id=body.area_id,
@@ -369,7 +365,7 @@ async def list_areas(principal: BookReader, ctx: Ctx) -> list[dict[str, Any]]:
 async def create_area(body: customers.NewArea, principal: BookEditor, ctx: Ctx) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.transaction():
         area = await customers.create_area(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), body
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), body
         )
     return as_json(area)
 
@@ -398,7 +394,7 @@ async def order_collector_book(
     async with ctx.pool.connection() as conn, conn.transaction():
         await fleet.get_staff(conn, principal.tenant_id, staff_id)
         await customers.set_book_order(
-            conn, principal.tenant_id, _actor(principal), ctx.clock.now(), staff_id, body.point_ids
+            conn, principal.tenant_id, principal.actor, ctx.clock.now(), staff_id, body.point_ids
         )
         book = await customers.collector_book(conn, principal.tenant_id, staff_id)
     return [as_json(p) for p in book]

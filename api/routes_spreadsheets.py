@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from api.context import Ctx, LocalDate
 from api.routes_change_requests import read_body_up_to
-from api.routes_customers import BookEditor, BookReader, _actor, local_today
+from api.routes_customers import BookEditor, BookReader, local_today
 from customers import importer, spreadsheets
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
@@ -97,7 +97,7 @@ async def import_book(
     now = ctx.clock.now()
     async with ctx.pool.connection() as conn, conn.transaction():
         report = await importer.import_rows(
-            conn, principal.tenant_id, _actor(principal), sheet, filename=filename,
+            conn, principal.tenant_id, principal.actor, sheet, filename=filename,
             file_sha256=hashlib.sha256(data).hexdigest(), fmt=sheet.format, now=now,
             effective_date=effective_date or local_today(ctx, now),
         )  # fmt: skip
