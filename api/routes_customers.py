@@ -286,16 +286,18 @@ async def update_point(
     """Change a point's place and people (address, street, ward, area, category, collector,
     cashier, route); a new address is placed on the street map, or marked for a collector
     to capture. What the point is billed on changes through a change request."""
+    now = ctx.clock.now()
     async with ctx.pool.connection() as conn, conn.transaction():
         point = await customers.update_point(
             conn,
             principal.tenant_id,
             principal.actor,
-            ctx.clock.now(),
+            now,
             point_id,
             body.changes,
             expected_revision=body.revision,
             geocoder=geocoder(ctx),
+            today=local_today(ctx, now),
         )
     return as_json(point)
 
@@ -315,12 +317,13 @@ async def capture_position(
 ) -> dict[str, Any]:
     """A phone's fix at the customer's door: applied, queued as a change request for the
     office (a long move of a point placed by GPS or by hand), or kept unused (inaccurate)."""
+    now = ctx.clock.now()
     async with ctx.pool.connection() as conn, conn.transaction():
         capture = await customers.capture_position(
             conn,
             principal.tenant_id,
             principal.actor,
-            ctx.clock.now(),
+            now,
             point_id,
             lat=body.lat,
             lon=body.lon,
@@ -331,6 +334,7 @@ async def capture_position(
                 max_accuracy_m=ctx.customers.capture_max_accuracy_m,
                 auto_apply_within_m=ctx.customers.capture_auto_apply_within_m,
             ),
+            today=local_today(ctx, now),
         )
     return as_json(capture)
 
@@ -338,16 +342,18 @@ async def capture_position(
 @router.post("/service-points/move")
 async def move_points(body: PointMove, principal: BookEditor, ctx: Ctx) -> dict[str, Any]:
     """Move points to another area, collector and/or cashier; ``moved``: how many changed."""
+    now = ctx.clock.now()
     async with ctx.pool.connection() as conn, conn.transaction():
         moved = await customers.move_points(
             conn,
             principal.tenant_id,
             principal.actor,
-            ctx.clock.now(),
+            now,
             body.point_ids,
             area_id=body.area_id,
             collector_staff_id=body.collector_staff_id,
             cashier_staff_id=body.cashier_staff_id,
+            today=local_today(ctx, now),
         )
     return {"moved": moved}
 

@@ -64,9 +64,11 @@ async def capture_position(
     captured_at: dt.datetime,
     staff_id: int | None,
     rules: CaptureRules = CaptureRules(),
+    today: dt.date | None = None,
 ) -> Capture:
-    """Record a phone's fix for a point and apply it, queue it for approval or keep it
-    unused (see the module's rules)."""
+    """Record a phone's fix for a point and apply it, queue it for approval (effective
+    ``today``, the company's date; default: the date of ``at``) or keep it unused (see the
+    module's rules)."""
     position = Position(lat=lat, lon=lon, accuracy_m=accuracy_m, source=PositionSource.GPS)
     if abs((captured_at - at).total_seconds()) > rules.max_clock_skew_s:
         raise InvalidValue(
@@ -96,7 +98,7 @@ async def capture_position(
             service_point_id=point_id,
             changes={"lat": lat, "lon": lon, "accuracy_m": accuracy_m},
             reason=f"GPS tại cửa nhà: lệch {moved_m:.0f} m so với vị trí cũ",
-            effective_date=at.date(),
+            effective_date=today or at.date(),
             via="field",
         )
         request_id = request.id

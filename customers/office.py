@@ -28,11 +28,13 @@ async def move_points(
     area_id: int | None = None,
     collector_staff_id: int | None = None,
     cashier_staff_id: int | None = None,
+    today: dt.date | None = None,
 ) -> int:
     """Move points to another area and/or collector and/or cashier; how many changed.
 
     Every point must belong to the tenant (else nothing moves). A new area whose tariff
-    group differs changes the points' terms from today. A point moved to another collector
+    group differs changes the points' terms from ``today`` (the company's date; default: the
+    date of ``at``). A point moved to another collector
     goes to the end of that collector's book. One audit entry per point.
     """
     if area_id is None and collector_staff_id is None and cashier_staff_id is None:
@@ -92,7 +94,12 @@ async def move_points(
     if group is not None:
         for point_id in moved_area:
             await terms.change_terms_from(
-                conn, tenant_id, point_id, at.date(), {"area_group": group}, today=at.date()
+                conn,
+                tenant_id,
+                point_id,
+                today or at.date(),
+                {"area_group": group},
+                today=today or at.date(),
             )
     await audit.record_many(conn, tenant_id, actor, at, changes)
     return len(changed_ids)

@@ -511,10 +511,13 @@ async def update_point(
     *,
     expected_revision: int | None = None,
     geocoder: Geocoder | None = None,
+    today: dt.date | None = None,
 ) -> ServicePoint:
     """Change a point's place and people (``PointFields``); audited. A new address (or
     street) is geocoded from the street network when ``geocoder`` is given; when no street
-    matches, the point keeps its position and is marked as needing a fix in the field."""
+    matches, the point keeps its position and is marked as needing a fix in the field.
+    A new area's tariff group applies from ``today`` (the company's date; default: the date
+    of ``at``)."""
     values = _validated(PointFields, changes)
     before = await _lock_point(conn, tenant_id, point_id)
     _check_revision("service point", before.revision, expected_revision)
@@ -528,7 +531,12 @@ async def update_point(
     if "area_id" in changed:
         group = await _area_group(conn, tenant_id, changed["area_id"])
         await terms.change_terms_from(
-            conn, tenant_id, point_id, at.date(), {"area_group": group}, today=at.date()
+            conn,
+            tenant_id,
+            point_id,
+            today or at.date(),
+            {"area_group": group},
+            today=today or at.date(),
         )
     if changed.keys() & {"address", "street"}:
         found = (

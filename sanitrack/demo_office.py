@@ -64,7 +64,7 @@ async def prepare_office(
             if unplaced:
                 await customers.move_points(
                     conn, tenant.id, OFFICE, now, unplaced,
-                    area_id=areas[code].id, collector_staff_id=collector,
+                    area_id=areas[code].id, collector_staff_id=collector, today=today,
                 )  # fmt: skip
         existing = {t.code for t in await billing.list_tariff_versions(conn, tenant.id)}
         # Valid from the start of the year, so that this month's charges have a tariff.

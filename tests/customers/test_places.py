@@ -15,6 +15,7 @@ from geo import haversine_m
 from storage import Pool
 from tests.customers.book import AT, CLERK, household, make_book
 
+TOMORROW = AT.date() + dt.timedelta(days=1)
 # An east-west street 1 km long at Hà Đông's latitude.
 WEST = (105.770, 20.970)
 EAST = (105.7796, 20.970)
@@ -84,9 +85,10 @@ async def test_points_move_between_areas_and_collectors_in_bulk(pool: Pool) -> N
         assert [p.id for p in await customers.collector_book(conn, book.tenant_id, first)] == (
             ids[::-1]
         )
+        # Late in the evening (UTC) is already tomorrow in Hà Nội: the company's date counts.
         moved = await customers.move_points(
             conn, book.tenant_id, CLERK, AT, ids[:2],
-            area_id=book.rural_area_id, collector_staff_id=second,
+            area_id=book.rural_area_id, collector_staff_id=second, today=TOMORROW,
         )  # fmt: skip
         assert moved == 2
         assert [p.id for p in await customers.collector_book(conn, book.tenant_id, first)] == [
@@ -100,7 +102,7 @@ async def test_points_move_between_areas_and_collectors_in_bulk(pool: Pool) -> N
         found = await customers.terms_of(conn, book.tenant_id, ids[0])
         assert [(t.valid_from, t.area_group) for t in found] == [
             (dt.date(2026, 1, 1), "urban"),
-            (AT.date(), "rural"),
+            (TOMORROW, "rural"),
         ]
         entries = await audit.history(
             conn, book.tenant_id, entity="service_point", entity_id=ids[0]
