@@ -76,7 +76,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return jsonable(value.value)
     if isinstance(value, float):
-        # jsonb prints 1e20 as an integer; keep such floats as text so they hash the same.
+        # jsonb's numbers have no -0 (it reads back as 0.0) and print 1e20 as an integer:
+        # make the first 0.0 and keep the second as text, so both hash the same read back.
+        if value == 0:
+            return 0.0
         return value if abs(value) < 1e15 else repr(value)
     if isinstance(value, decimal.Decimal):
         return str(value)

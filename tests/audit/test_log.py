@@ -8,7 +8,7 @@ import decimal
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import audit
@@ -138,6 +138,7 @@ json_values = st.recursive(
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@example(before={"": -0.0, "big": 1e20, "tiny": 1e-7})
 @given(
     before=st.dictionaries(
         st.text(max_size=10).filter(lambda k: "\x00" not in k), json_values, max_size=5
