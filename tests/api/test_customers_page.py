@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib.util
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,9 @@ from broker import free_port
 from sanitrack.clock import SystemClock
 from sanitrack.settings import ApiSettings
 from storage import Pool, PositionsBackend
+from tests.api import test_page
 from tests.api.conftest import PASSWORD, TenantWorld, build_tenant
+from tests.api.test_page import _why_no_browser
 from tests.support import truncate
 
 if TYPE_CHECKING:
@@ -42,35 +43,16 @@ if TYPE_CHECKING:
         Response,
     )
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Where the map opens for a company without a street map (api/routes_map.py).
 CENTRE = (20.9714, 105.7788)
 GRID_COLUMNS, GRID_ROWS, GRID_STEP_DEG = 50, 42, 0.0003  # 2,100 points, 1.5 km x 1.3 km
 
 
-def _why_no_browser() -> str | None:
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed: pip install playwright"
-    if not CHROMIUM.exists():
-        return f"no Chromium at {CHROMIUM}: apt-get install chromium"
-    return None
-
-
+# The same Chromium, launched once per module, and the same skip with its reason.
+browser = test_page.browser
 pytestmark = pytest.mark.skipif(
     _why_no_browser() is not None, reason=_why_no_browser() or "browser available"
 )
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
-        )
-        yield launched
-        await launched.close()
 
 
 @dataclass
