@@ -1,7 +1,18 @@
 """Tariffs and charges (issue 7): dated tariff versions by area group, customer class and
 service; what each service point owes per billing period, prorated by day and computed
-exactly in whole VND."""
+exactly in whole VND. Invoices (issue 8): billing runs drafting one invoice per customer,
+series and gap-free numbers, corrections, ad-hoc invoices."""
 
+from billing.adhoc import NewAdhocInvoice, create_adhoc_invoice
+from billing.amount_words import amount_in_words
+from billing.billing_runs import (
+    BillingPeriodState,
+    BillingRun,
+    close_period,
+    list_billing_runs,
+    period_state,
+    run_billing,
+)
 from billing.charge_runs import (
     Charge,
     ChargeRun,
@@ -20,7 +31,46 @@ from billing.charges import (
     detail_json,
     price_pieces,
 )
+from billing.corrections import (
+    Agreement,
+    BuyerChanges,
+    NewAdjustment,
+    NewReplacement,
+    Proposal,
+    accept_proposals,
+    attach_agreement,
+    cancel_invoice,
+    dismiss_proposals,
+    draft_adjustment,
+    draft_replacement,
+    explain_invoice,
+    list_proposals,
+    mark_delivered,
+)
+from billing.drafts import NewLine, delete_draft
 from billing.errors import BillingError, Conflict, InvalidValue, NotFound
+from billing.invoice_models import (
+    Invoice,
+    InvoiceDocument,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceOrigin,
+    InvoiceReference,
+    InvoiceStatus,
+    Seller,
+    Series,
+    Template,
+)
+from billing.invoices import (
+    InvoiceFilter,
+    get_invoice,
+    get_seller,
+    invoice_ids,
+    list_invoices,
+    load_documents,
+    set_seller,
+)
+from billing.issuing import Issued, issue_invoices
 from billing.periods import (
     Period,
     is_period_start,
@@ -28,6 +78,14 @@ from billing.periods import (
     period_containing,
     period_of,
     period_starting,
+)
+from billing.series import (
+    NewSeries,
+    SeriesChanges,
+    create_series,
+    get_series,
+    list_series,
+    update_series,
 )
 from billing.tariff_versions import (
     close_tariff_version,
@@ -56,8 +114,12 @@ from billing.tariffs import (
 )
 
 __all__ = [
+    "Agreement",
     "Basis",
     "BillingError",
+    "BillingPeriodState",
+    "BillingRun",
+    "BuyerChanges",
     "CannotPrice",
     "Charge",
     "ChargeProblem",
@@ -68,6 +130,20 @@ __all__ = [
     "DetailPiece",
     "FlatThenPerUnit",
     "InvalidValue",
+    "Invoice",
+    "InvoiceDocument",
+    "InvoiceFilter",
+    "InvoiceKind",
+    "InvoiceLine",
+    "InvoiceOrigin",
+    "InvoiceReference",
+    "InvoiceStatus",
+    "Issued",
+    "NewAdhocInvoice",
+    "NewAdjustment",
+    "NewLine",
+    "NewReplacement",
+    "NewSeries",
     "NewTariffVersion",
     "NotFound",
     "PerContainerLift",
@@ -76,29 +152,61 @@ __all__ = [
     "PerUnitAppliesTo",
     "Period",
     "Priced",
+    "Proposal",
     "QuantityUnit",
     "Recompute",
+    "Seller",
+    "Series",
+    "SeriesChanges",
     "TariffBook",
     "TariffParams",
     "TariffVersion",
+    "Template",
     "VatRate",
     "WeightBandPrices",
     "WeightBands",
+    "accept_proposals",
+    "amount_in_words",
+    "attach_agreement",
+    "cancel_invoice",
     "charges_of",
+    "close_period",
     "close_tariff_version",
     "compile_rate",
     "compute_charges",
+    "create_adhoc_invoice",
+    "create_series",
     "create_tariff_version",
+    "delete_draft",
     "detail_json",
+    "dismiss_proposals",
+    "draft_adjustment",
+    "draft_replacement",
+    "explain_invoice",
+    "get_invoice",
+    "get_seller",
+    "get_series",
     "get_tariff_version",
+    "invoice_ids",
     "is_period_start",
+    "issue_invoices",
+    "list_billing_runs",
+    "list_invoices",
+    "list_proposals",
+    "list_series",
     "list_tariff_versions",
+    "load_documents",
+    "mark_delivered",
     "months_in",
     "period_containing",
     "period_of",
     "period_starting",
+    "period_state",
     "price_pieces",
     "rate",
     "recompute_charges",
     "recompute_on_terms_change",
+    "run_billing",
+    "set_seller",
+    "update_series",
 ]

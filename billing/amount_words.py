@@ -48,7 +48,7 @@ def _words(n: int, leading: bool = True) -> list[str]:
     if n < _BILLION:
         return _below_billion(n, leading)
     high, low = divmod(n, _BILLION)
-    words = _words(high, leading) + ["tỷ"]
+    words = [*_words(high, leading), "tỷ"]
     return words + (_below_billion(low, leading=False) if low else [])
 
 

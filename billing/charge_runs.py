@@ -16,12 +16,25 @@ from typing import Any, Protocol
 from psycopg import AsyncConnection
 
 from billing.charges import ChargeProblem, ChargeRow, detail_json, number_text, price_pieces
+from billing.errors import Conflict
 from billing.periods import Period, period_of, period_starting
 from billing.tariff_versions import tariff_book
 from customers.models import BillingPeriod
 from customers.terms import count_period_points, period_terms
 
 MAX_PROBLEMS_LISTED = 100
+
+
+async def period_is_closed(
+    conn: AsyncConnection[Any], tenant_id: int, start: dt.date, end: dt.date
+) -> bool:
+    """Whether the office closed the period ``[start, end)`` (billing.billing_runs)."""
+    cursor = await conn.execute(
+        "SELECT 1 FROM billing_periods WHERE tenant_id = %s AND period_start = %s"
+        " AND period_end = %s AND status = 'closed'",
+        (tenant_id, start, end),
+    )
+    return await cursor.fetchone() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,7 @@ class ChargeRun:
     problems_count: int
     problems: list[ChargeProblem]  # the first MAX_PROBLEMS_LISTED
     total_vnd: int  # of the rows computed
+    adjustments_proposed: int = 0  # invoiced charges computed differently now
 
 
 Progress = Callable[[int, int], None]
@@ -115,6 +129,39 @@ SELECT %(tenant)s, customer_id, service_point_id, %(start)s, %(end)s, service, c
        tariff_version_id, quantity, unit, amount_vnd, vat_rate, detail, %(now)s
   FROM charge_run
 """
+# Where a charge an issued invoice holds is computed differently now (terms changed back
+# into an invoiced period), the difference is proposed as an adjustment: the invoice is never
+# touched. What was billed for a charge is its amount plus the adjustments already accepted.
+_IN_SCOPE = """
+  FROM charges c
+  LEFT JOIN charge_run n ON n.service_point_id = c.service_point_id AND n.service = c.service
+                        AND n.component = c.component
+  LEFT JOIN (SELECT charge_id, sum(recomputed_amount_vnd - invoiced_amount_vnd) AS delta
+               FROM adjustment_proposals WHERE tenant_id = %(tenant)s AND status = 'accepted'
+              GROUP BY charge_id) a ON a.charge_id = c.id
+ WHERE c.tenant_id = %(tenant)s AND c.period_start = %(start)s AND c.period_end = %(end)s
+   AND c.invoice_id IS NOT NULL
+   AND (%(all)s OR c.service_point_id = ANY(%(ids)s)
+        OR c.service_point_id IN (SELECT service_point_id FROM charge_run_points))
+"""
+_SUPERSEDE_PROPOSALS = (
+    "UPDATE adjustment_proposals p SET status = 'superseded' FROM (SELECT c.id,"
+    " coalesce(n.amount_vnd, 0) AS recomputed"
+    + _IN_SCOPE
+    + ") x WHERE p.charge_id = x.id AND p.status = 'proposed'"
+    " AND p.recomputed_amount_vnd <> x.recomputed"
+)
+_PROPOSE = (
+    "INSERT INTO adjustment_proposals (tenant_id, customer_id, invoice_id, charge_id,"
+    " service_point_id, period_start, period_end, service, component, invoiced_amount_vnd,"
+    " recomputed_amount_vnd, vat_rate, detail, created_at)"
+    " SELECT c.tenant_id, c.customer_id, c.invoice_id, c.id, c.service_point_id,"
+    " c.period_start, c.period_end, c.service, c.component, c.amount_vnd + coalesce(a.delta, 0),"
+    " coalesce(n.amount_vnd, 0), coalesce(n.vat_rate, c.vat_rate), coalesce(n.detail, '[]'),"
+    " %(now)s" + _IN_SCOPE + " AND coalesce(n.amount_vnd, 0) <> c.amount_vnd + coalesce(a.delta, 0)"
+    " AND NOT EXISTS (SELECT 1 FROM adjustment_proposals p WHERE p.charge_id = c.id"
+    " AND p.status = 'proposed')"
+)
 # Refresh the planner's figures after a large run, so that the next run's joins on charges
 # are planned on its size (a table thought empty is scanned once per row).
 ANALYZE_AFTER_ROWS = 10_000
@@ -155,6 +202,11 @@ async def _run(
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('billing.charges', %s))", (tenant_id,)
     )
+    locked = await period_is_closed(conn, tenant_id, period.start, period.end)
+    if locked and point_ids is None:
+        raise Conflict(
+            f"period_start: the {period.billing_period} period {period.start.isoformat()} is closed"
+        )
     book = await tariff_book(conn, tenant_id, period)
     kind = str(period.billing_period)
     sql_filter = None if also_points else kind
@@ -211,12 +263,15 @@ async def _run(
         "ids": list(point_ids or []),
         "now": now,
     }
-    removed = await _count(conn, _DELETE_STALE, params)
+    await conn.execute(_SUPERSEDE_PROPOSALS, params)
+    proposed = (await conn.execute(_PROPOSE, params)).rowcount
+    # A closed period keeps its charges: what changed is only proposed.
+    removed = 0 if locked else await _count(conn, _DELETE_STALE, params)
     cursor = await conn.execute(_TAKE_OUT_KEPT, params)
     kept = await cursor.fetchone()
     assert kept is not None
     invoiced, unchanged = int(kept[0]), int(kept[1])
-    written = (await conn.execute(_INSERT_NEW, params)).rowcount
+    written = 0 if locked else (await conn.execute(_INSERT_NEW, params)).rowcount
     await conn.execute("DROP TABLE pg_temp.charge_run, pg_temp.charge_run_points")
     if written + removed >= ANALYZE_AFTER_ROWS:
         await conn.execute("ANALYZE charges")
@@ -233,6 +288,7 @@ async def _run(
         problems_count=problems_count,
         problems=problems,
         total_vnd=total_vnd,
+        adjustments_proposed=proposed,
     )
 
 

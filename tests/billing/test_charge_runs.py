@@ -18,6 +18,7 @@ from customers.models import PointTermsFields
 from customers.terms import change_terms_from, open_terms
 from storage import Pool
 from tests.billing.cases import HANOI_URBAN, HCMC_2025, D
+from tests.billing.invoice_support import SELLER
 
 NOW = dt.datetime(2026, 7, 5, 3, 0, tzinfo=dt.UTC)
 ACCOUNTANT = audit.Actor("ketoan", None)
@@ -233,10 +234,18 @@ async def test_invoiced_charges_are_left_alone(pool: Pool) -> None:
         )
         invoiced = await add_point(conn, tenant, "KH1", so_khau=4)
         open_point = await add_point(conn, tenant, "KH2", so_khau=4)
-        await billing.compute_charges(conn, tenant, JUNE, "monthly", now=NOW)
-        # The invoices issue sets invoice_id; here by hand.
-        await conn.execute(
-            "UPDATE charges SET invoice_id = 1 WHERE service_point_id = %s", (invoiced,)
+        await billing.set_seller(conn, tenant, SELLER)
+        series = await billing.create_series(
+            conn, tenant, ACCOUNTANT, NOW, billing.NewSeries(symbol="C26TAA")
+        )
+        await billing.run_billing(conn, tenant, ACCOUNTANT, NOW, "monthly", JUNE, series.id)
+        (draft,) = [
+            d
+            for d in await billing.list_invoices(conn, tenant)
+            if d.buyer_code == "KH1" and d.status == billing.InvoiceStatus.DRAFT
+        ]
+        await billing.issue_invoices(
+            conn, tenant, ACCOUNTANT, NOW, [draft.id], issue_date=NOW.date()
         )
         for point in (invoiced, open_point):
             await change_terms_from(conn, tenant, point, JUNE, {"so_khau": 6}, today=NOW.date())
@@ -246,6 +255,10 @@ async def test_invoiced_charges_are_left_alone(pool: Pool) -> None:
             (invoiced, JUNE, "collection"): 24_000,  # as invoiced
             (open_point, JUNE, "collection"): 36_000,
         }
+        # the difference is proposed as an adjustment of the issued invoice, once
+        assert run.adjustments_proposed == 1
+        (proposal,) = await billing.list_proposals(conn, tenant)
+        assert (proposal.invoice_id, proposal.difference_vnd) == (draft.id, 12_000)
 
 
 async def test_recompute_after_a_mid_period_change_prorates(pool: Pool) -> None:
