@@ -93,7 +93,9 @@ async def get_invoice(
     return invoice_from_row(row)
 
 
-async def lines_of(conn: AsyncConnection[Any], invoice_ids: Sequence[int]) -> dict[int, list[InvoiceLine]]:
+async def lines_of(
+    conn: AsyncConnection[Any], invoice_ids: Sequence[int]
+) -> dict[int, list[InvoiceLine]]:
     """The lines of each invoice, by line number (the caller has checked the tenant)."""
     cursor = await conn.execute(
         f"SELECT invoice_id, {LINE_COLUMNS} FROM invoice_lines WHERE invoice_id = ANY(%s)"
