@@ -191,6 +191,9 @@ CREATE TABLE invoice_lines (
     CHECK (vat_rate NOT IN ('KCT', '0') OR vat_vnd = 0)
 );
 CREATE INDEX invoice_lines_point ON invoice_lines (service_point_id) WHERE service_point_id IS NOT NULL;
+-- Deleting a draft's lines checks that no line adjusts them: without this, a scan per line.
+CREATE INDEX invoice_lines_adjusts ON invoice_lines (adjusts_line_id)
+    WHERE adjusts_line_id IS NOT NULL;
 
 -- What an adjustment or a replacement refers to, as printed on it: the original's
 -- template, symbol, number and date. An adjustment may cover several invoices of one buyer
@@ -226,6 +229,8 @@ CREATE TABLE invoice_error_notices (
     sent_at         timestamptz
 );
 CREATE INDEX invoice_error_notices_invoice ON invoice_error_notices (invoice_id);
+CREATE INDEX invoice_error_notices_correcting ON invoice_error_notices (correcting_id)
+    WHERE correcting_id IS NOT NULL;
 
 -- A business buyer's written agreement to an adjustment or replacement (Decree 70/2025),
 -- kept with its SHA-256 before the correction is issued.
@@ -274,6 +279,9 @@ CREATE TABLE adjustment_proposals (
 CREATE UNIQUE INDEX adjustment_proposals_open ON adjustment_proposals (charge_id)
     WHERE status = 'proposed';
 CREATE INDEX adjustment_proposals_tenant ON adjustment_proposals (tenant_id, status, customer_id);
+CREATE INDEX adjustment_proposals_invoice ON adjustment_proposals (invoice_id);
+CREATE INDEX adjustment_proposals_adjustment ON adjustment_proposals (adjustment_invoice_id)
+    WHERE adjustment_invoice_id IS NOT NULL;
 
 -- Every exchange with the e-invoice provider, for the accountant and for disputes.
 CREATE TABLE einvoice_attempts (
