@@ -32,6 +32,7 @@ from sanitrack.app import (
     run_ingest,
     serve_http,
 )
+from sanitrack.cli_billing import add_billing_commands, guard
 from sanitrack.settings import Settings, SettingsError, load_settings
 from storage import (
     StorageError,
@@ -177,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     book_export.add_argument("file", type=Path, help="FILE.csv or FILE.xlsx")
     book_export.add_argument("--tenant", required=True, help="the company's slug")
     book_export.set_defaults(handler=_customers_export)
+    add_billing_commands(commands, guard)
     return parser
 
 
