@@ -396,7 +396,7 @@ DEMO_ACCOUNTANT = "ketoan"
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     import alerts  # here so `sanitrack --help` stays quick
     from sanitrack.clock import SystemClock
-    from sanitrack.demo_office import prepare_office
+    from sanitrack.demo_office import prepare_invoices, prepare_office
     from sanitrack.worker import run_office_jobs
 
     config = simulator.ScenarioConfig(
@@ -427,6 +427,12 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f"customer office: {office.points} service points in {office.areas} areas,"
             f" this month's charges {office.charged_vnd:,} VND"
         )
+        invoiced = await prepare_invoices(db.pool, config.tenant, start, settings.customers)
+        if invoiced.issued:
+            simulate.say(
+                f"invoices: {invoiced.issued} issued on {invoiced.series} for"
+                f" {invoiced.period_start:%m/%Y}, {invoiced.total_vnd:,} VND"
+            )
         runtime = await stack.enter_async_context(alerts_runtime(settings, db, endpoint, {}))
         login = await simulate.demo_login(db.pool, config.tenant, settings.api.token_ttl_s)
         accountant = await simulate.demo_login(

@@ -8,7 +8,7 @@ import datetime as dt
 import billing
 import customers
 import fleet
-from sanitrack.demo_office import prepare_office
+from sanitrack.demo_office import prepare_invoices, prepare_office
 from sanitrack.settings import CustomersSettings
 from simulator import ScenarioConfig, build_scenario, register_scenario
 from storage import Pool
@@ -37,3 +37,9 @@ async def test_the_city_becomes_a_billed_book_once(pool: Pool) -> None:
     ]
     again = await prepare_office(pool, "demo-office", NOW, CustomersSettings())
     assert (again.tariffs, again.charged_vnd) == (0, book.charged_vnd)
+    invoiced = await prepare_invoices(pool, "demo-office", NOW, CustomersSettings())
+    # November billed and issued on this year's series, one invoice per customer
+    assert (invoiced.series, invoiced.period_start) == ("1C26TAA", dt.date(2026, 11, 1))
+    assert invoiced.issued == invoiced.drafted == len(scenario.points)
+    assert invoiced.total_vnd > 0
+    assert (await prepare_invoices(pool, "demo-office", NOW, CustomersSettings())).issued == 0
