@@ -395,6 +395,7 @@ DEMO_ACCOUNTANT = "ketoan"
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     import alerts  # here so `sanitrack --help` stays quick
+    from billing.einvoice import FakeEInvoiceProvider
     from sanitrack.clock import SystemClock
     from sanitrack.demo_office import prepare_invoices, prepare_office
     from sanitrack.worker import run_office_jobs
@@ -474,9 +475,16 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                     tasks.create_task(task, name=f"alerts-{n}")
                     for n, task in enumerate(runtime.tasks)
                 ]
+                # The e-invoice provider is the local fake: issued invoices get coded.
+                if settings.einvoice.base_url is None:
+                    fake = await stack.enter_async_context(FakeEInvoiceProvider())
+                    office_settings = settings.model_copy(update={"einvoice": fake.settings()})
+                else:
+                    office_settings = settings
                 background.append(
                     tasks.create_task(
-                        run_office_jobs(db.pool, settings, SystemClock()), name="office-jobs"
+                        run_office_jobs(db.pool, office_settings, SystemClock()),
+                        name="office-jobs",
                     )
                 )
                 await asyncio.wait_for(service.subscribed.wait(), timeout=30)

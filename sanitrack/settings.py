@@ -290,6 +290,59 @@ def _mqtt_url_ok(url: str) -> str:
     return url
 
 
+EINVOICE_TAX_CODE = r"^([0-9]{10}(-[0-9]{3})?|[0-9]{12})$"
+
+
+class EInvoiceSettings(BaseModel):
+    """The provider that signs invoices and has them coded by the tax authority, reached
+    over the protocol of ``billing.einvoice.provider``; unset ``base_url``: issued invoices
+    stay queued, unsent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # The provider's API root (paths /api/invoices...) and its key (header X-API-Key).
+    base_url: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+    api_key: SecretStr | None = None
+    # The seller's account at the provider, when it asks for one (HTTP basic auth).
+    username: str | None = Field(None, min_length=1, max_length=255)
+    password: SecretStr | None = None
+    # The provider's own tax code, written in every invoice's XML (MSTTCGP).
+    provider_tax_code: str | None = Field(None, pattern=EINVOICE_TAX_CODE)
+    # One exchange (a submission or a status question) ends after this long, all in.
+    timeout_s: float = Field(30.0, gt=0, le=300)
+    # Failed tries in a row before the sender stops and leaves the invoice to the office.
+    max_attempts: int = Field(10, ge=1, le=100)
+    # Retries wait retry_initial_s, doubling up to retry_max_s, each jittered down by up to
+    # half (invoices that failed together do not come back together).
+    retry_initial_s: float = Field(60.0, gt=0, le=86_400)
+    retry_max_s: float = Field(3600.0, gt=0, le=7 * 86_400)
+    # A sent invoice's status is asked again this long after a "pending" answer.
+    poll_interval_s: float = Field(60.0, gt=0, le=86_400)
+    # A claimed invoice is taken back for another try after this long without a result
+    # (the worker died mid-exchange); at least twice timeout_s.
+    claim_timeout_s: float = Field(600.0, gt=0, le=86_400)
+    # The worker looks for due invoices this often, claims up to batch_max at once and has
+    # up to parallel_sends exchanges in flight.
+    send_interval_s: float = Field(10.0, gt=0, le=3600)
+    batch_max: int = Field(100, ge=1, le=10_000)
+    parallel_sends: int = Field(4, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> EInvoiceSettings:
+        if self.retry_max_s < self.retry_initial_s:
+            raise ValueError("retry_max_s must be at least retry_initial_s")
+        if self.claim_timeout_s < 2 * self.timeout_s:
+            raise ValueError(
+                f"claim_timeout_s ({self.claim_timeout_s}) must be at least twice timeout_s"
+                f" ({self.timeout_s}): a claim must outlast the exchange it covers"
+            )
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password are set together or not at all")
+        if self.base_url is not None and self.api_key is None:
+            raise ValueError("api_key: required when base_url is set")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -324,6 +377,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     notifications: NotificationSettings = NotificationSettings()
     customers: CustomersSettings = CustomersSettings()
+    einvoice: EInvoiceSettings = EInvoiceSettings()
 
     @field_validator("mqtt_url")
     @classmethod

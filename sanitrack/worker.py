@@ -114,6 +114,18 @@ async def run_worker(settings: Settings) -> None:
         )
 
 
+async def send_einvoices(pool: Pool, settings: Settings, clock: Clock) -> None:
+    """Issued invoices to the e-invoice provider until cancelled; returns at once when no
+    provider is set (issued invoices wait, queued)."""
+    from billing.einvoice import HttpEInvoiceProvider, run_einvoice_sender
+
+    if settings.einvoice.base_url is None:
+        log.info("einvoice: no provider set (SANITRACK_EINVOICE__BASE_URL); invoices stay queued")
+        return
+    async with HttpEInvoiceProvider.from_settings(settings.einvoice) as provider:
+        await run_einvoice_sender(pool, provider, settings.einvoice, clock, asyncio.Event())
+
+
 async def run_office_jobs(
     pool: Pool, settings: Settings, clock: Clock, finished: dict[str, dt.datetime] | None = None
 ) -> None:
@@ -139,3 +151,4 @@ async def run_office_jobs(
         tasks.create_task(
             notifications.run_sender(pool, settings.notifications, clock), name="notifications"
         )
+        tasks.create_task(send_einvoices(pool, settings, clock), name="einvoices")

@@ -1,9 +1,10 @@
 """The worker's office jobs on a replayed timeline: a change approved for a later date is
 applied on that date (in Hà Nội's time), and the map's clusters are recounted when points
-changed."""
+changed; issued invoices go to the e-invoice provider's fake and come back coded."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -12,10 +13,13 @@ from psycopg import AsyncConnection
 import accounts
 import audit
 import customers
+from billing.einvoice import FakeEInvoiceProvider, queue_for_sending
 from customers import changes
-from sanitrack.settings import CustomersSettings
-from sanitrack.worker import apply_due_changes, recount_map_cells
+from sanitrack.clock import SystemClock
+from sanitrack.settings import CustomersSettings, Settings
+from sanitrack.worker import apply_due_changes, recount_map_cells, send_einvoices
 from storage import Pool
+from tests.billing.invoice_support import new_tenant, seed_invoices
 from tests.customers.book import AT, CLERK, household, make_book
 
 SETTINGS = CustomersSettings()
@@ -83,3 +87,30 @@ async def _user(conn: AsyncConnection[Any], tenant_id: int, username: str) -> in
         accounts.NewUser(username, username, accounts.Role.ACCOUNTANT, "mat-khau-dai-du-12"),
     )
     return user.id
+
+
+async def test_issued_invoices_reach_the_provider_and_come_back_coded(pool: Pool) -> None:
+    async with pool.connection() as conn:
+        tenant = await new_tenant(conn)
+        ids = await seed_invoices(conn, tenant, 3)
+        await queue_for_sending(conn, tenant, ids, dt.datetime.now(dt.UTC))
+    async with FakeEInvoiceProvider() as fake:
+        settings = Settings(einvoice=fake.settings(send_interval_s=0.05, poll_interval_s=0.05))
+        sender = asyncio.create_task(send_einvoices(pool, settings, SystemClock()))
+        try:
+            async with asyncio.timeout(20):
+                while True:
+                    async with pool.connection() as conn:
+                        cursor = await conn.execute(
+                            "SELECT count(*) FROM invoices WHERE id = ANY(%s) AND status = 'coded'"
+                            " AND length(authority_code) = 34",
+                            (ids,),
+                        )
+                        if await cursor.fetchone() == (3,):
+                            break
+                    await asyncio.sleep(0.05)
+        finally:
+            sender.cancel()
+        assert len(fake.submissions) == 3
+    # no provider set: the job says so and leaves invoices queued
+    await asyncio.wait_for(send_einvoices(pool, Settings(), SystemClock()), timeout=5)
