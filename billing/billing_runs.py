@@ -52,6 +52,7 @@ class BillingRun:
     points: int
     invoices_drafted: int
     drafts_replaced: int  # drafts of an earlier run for the period, drafted again
+    postpaid_waiting: int  # postpaid customers not drafted: their period is not over yet
     charges_invoiced: int  # already on an issued invoice: left alone
     total_vnd: int  # of the drafts, VAT included
     problems_count: int
@@ -101,11 +102,17 @@ SELECT c.customer_id, c.service_point_id, c.service, c.vat_rate,
                           ORDER BY sp.book_order NULLS LAST, sp.code, c.service, c.vat_rate)
            AS line_no
   FROM charges c JOIN service_points sp ON sp.id = c.service_point_id
+  JOIN customers cu ON cu.id = c.customer_id
  WHERE c.tenant_id = %(tenant)s AND c.period_start = %(start)s AND c.period_end = %(end)s
-   AND c.invoice_id IS NULL
+   AND c.invoice_id IS NULL AND (NOT %(postpone)s OR cu.billing_mode = 'prepaid')
  GROUP BY c.customer_id, c.service_point_id, c.service, c.vat_rate, sp.code, sp.address,
           sp.book_order
 HAVING sum(c.amount_vnd) > 0
+"""
+_POSTPAID_WAITING = """
+SELECT count(DISTINCT c.customer_id) FROM charges c JOIN customers cu ON cu.id = c.customer_id
+ WHERE c.tenant_id = %(tenant)s AND c.period_start = %(start)s AND c.period_end = %(end)s
+   AND c.invoice_id IS NULL AND c.amount_vnd > 0 AND cu.billing_mode = 'postpaid'
 """
 _DRAFT = """
 WITH totals AS (
@@ -147,11 +154,16 @@ async def run_billing(
     period_start: dt.date,
     series_id: int,
     *,
+    today: dt.date | None = None,
     progress: Progress | None = None,
 ) -> BillingRun:
     """Bill every customer billed ``billing_period`` for the period starting
     ``period_start``: compute the charges, then one draft per customer owed something
-    that no issued invoice covers yet, to be issued on ``series_id``."""
+    that no issued invoice covers yet, to be issued on ``series_id``.
+
+    A service is invoiced once done: while the period is not over on ``today`` (the
+    company's date; ``now``'s date when not given), only prepaid customers are drafted,
+    and postpaid ones are counted as waiting."""
     period = period_starting(period_start, billing_period)
     kind = str(period.billing_period)
     if await period_is_closed(conn, tenant_id, period.start, period.end):
@@ -189,6 +201,7 @@ async def run_billing(
         "label": period_label(period),
         "services": Jsonb(SERVICE_NAMES_VI),
         "units": Jsonb(UNIT_NAMES_VI),
+        "postpone": (today or now.date()) < period.end,
     }
     replaced = (await conn.execute(_DROP_DRAFTS, params)).rowcount
     await conn.execute("DROP TABLE IF EXISTS pg_temp.run_lines")
@@ -202,6 +215,11 @@ async def run_billing(
     drafted_row = await cursor.fetchone()
     assert drafted_row is not None
     drafted, total_vnd = int(drafted_row[0]), int(drafted_row[1])
+    waiting = 0
+    if params["postpone"]:
+        cursor = await conn.execute(_POSTPAID_WAITING, params)
+        waiting_row = await cursor.fetchone()
+        waiting = int(waiting_row[0]) if waiting_row else 0
     await conn.execute("DROP TABLE pg_temp.run_lines")
     if progress is not None:
         progress("drafts", drafted, to_draft)
@@ -211,13 +229,14 @@ async def run_billing(
     ]
     cursor = await conn.execute(
         "UPDATE billing_runs SET finished_at = %s, points = %s, invoices_drafted = %s,"
-        " invoices_unchanged = %s, charges_invoiced = %s, total_vnd = %s, problems_count = %s,"
-        " problems = %s WHERE id = %s RETURNING started_at",
+        " drafts_replaced = %s, postpaid_waiting = %s, charges_invoiced = %s, total_vnd = %s,"
+        " problems_count = %s, problems = %s WHERE id = %s",
         (
             now,
             charges.points,
             drafted,
             replaced,
+            waiting,
             charges.rows_invoiced,
             total_vnd,
             charges.problems_count,
@@ -236,6 +255,7 @@ async def run_billing(
         points=charges.points,
         invoices_drafted=drafted,
         drafts_replaced=replaced,
+        postpaid_waiting=waiting,
         charges_invoiced=charges.rows_invoiced,
         total_vnd=total_vnd,
         problems_count=charges.problems_count,
@@ -257,6 +277,7 @@ async def run_billing(
                 "series_id": series_id,
                 "invoices_drafted": drafted,
                 "drafts_replaced": replaced,
+                "postpaid_waiting": waiting,
                 "total_vnd": total_vnd,
             },
         ),
@@ -266,7 +287,8 @@ async def run_billing(
 
 _RUN_COLUMNS = (
     "id, billing_period, period_start, period_end, series_id, started_at, finished_at, points,"
-    " invoices_drafted, invoices_unchanged, charges_invoiced, total_vnd, problems_count, problems"
+    " invoices_drafted, drafts_replaced, postpaid_waiting, charges_invoiced, total_vnd,"
+    " problems_count, problems"
 )
 
 

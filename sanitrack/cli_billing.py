@@ -65,7 +65,7 @@ async def _billing_run(settings: Settings, args: argparse.Namespace) -> int:
         began = time.monotonic()
         run = await billing.run_billing(
             conn, tenant.id, _actor(args.actor), now, args.billing_period, args.period_start,
-            series.id, progress=_stage_printer(),
+            series.id, today=now.date(), progress=_stage_printer(),
         )  # fmt: skip
         await conn.commit()
     took = time.monotonic() - began
@@ -74,6 +74,7 @@ async def _billing_run(settings: Settings, args: argparse.Namespace) -> int:
         f"\n  period           {run.period_start} – {run.period_end}"
         f"\n  service points   {run.points:>14,}\n  drafts           {run.invoices_drafted:>14,}"
         f"\n  drafts replaced  {run.drafts_replaced:>14,}"
+        f"\n  postpaid waiting {run.postpaid_waiting:>14,} customers (their period is not over)"
         f"\n  already invoiced {run.charges_invoiced:>14,} charges"
         f"\n  total            {run.total_vnd:>14,} VND (VAT included)"
         f"\n  problems         {run.problems_count:>14,}\n  took             {took:>14.1f} s"

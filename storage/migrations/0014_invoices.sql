@@ -66,7 +66,8 @@ CREATE TABLE billing_runs (
     finished_at         timestamptz,
     points              integer NOT NULL DEFAULT 0,
     invoices_drafted    integer NOT NULL DEFAULT 0,
-    invoices_unchanged  integer NOT NULL DEFAULT 0,
+    drafts_replaced     integer NOT NULL DEFAULT 0,  -- drafts of an earlier run, made again
+    postpaid_waiting    integer NOT NULL DEFAULT 0,  -- postpaid customers: period not over
     charges_invoiced    integer NOT NULL DEFAULT 0,  -- already on an issued invoice
     total_vnd           bigint NOT NULL DEFAULT 0,
     problems_count      integer NOT NULL DEFAULT 0,

@@ -618,3 +618,23 @@ async def test_another_companys_invoice_is_missing(pool: Pool) -> None:
         await billing.delete_draft(conn, tenant, ACCOUNTANT, NOW, invoice)
         with pytest.raises(billing.NotFound):
             await billing.get_invoice(conn, tenant, invoice)
+
+
+async def test_postpaid_customers_wait_for_their_period_to_end(pool: Pool) -> None:
+    async with pool.connection() as conn:
+        tenant, series_id = await company(conn)
+        prepaid = await customer_of(conn, await add_point(conn, tenant, "HK1", so_khau=2))
+        await add_point(conn, tenant, "HK2", so_khau=1)
+        await conn.execute(
+            "UPDATE customers SET billing_mode = 'prepaid' WHERE id = %s", (prepaid,)
+        )
+        july = D(2026, 7, 1)
+        early = await billing.run_billing(conn, tenant, ACCOUNTANT, NOW, "monthly", july, series_id)
+        assert (early.invoices_drafted, early.postpaid_waiting) == (1, 1)
+        assert [d.customer_id for d in await drafts_of(conn, tenant)] == [prepaid]
+        done = await billing.run_billing(
+            conn, tenant, ACCOUNTANT, NOW, "monthly", july, series_id, today=D(2026, 8, 1)
+        )
+        assert (done.invoices_drafted, done.drafts_replaced, done.postpaid_waiting) == (2, 1, 0)
+        (listed, *_) = await billing.list_billing_runs(conn, tenant)
+        assert (listed.id, listed.drafts_replaced, listed.invoices_drafted) == (done.id, 1, 2)
