@@ -124,7 +124,7 @@ async def prepare_invoices(
         if state.issued or state.drafts:
             return OfficeInvoices(series.code, last_month, 0, 0, 0)
         run = await billing.run_billing(
-            conn, tenant.id, OFFICE, now, "monthly", last_month, series.id
+            conn, tenant.id, OFFICE, now, "monthly", last_month, series.id, today=today
         )
         drafts = await billing.invoice_ids(
             conn, tenant.id, billing.InvoiceFilter(billing_run_id=run.id)
