@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 import audit
 from billing.charge_runs import compute_charges, period_is_closed
-from billing.errors import Conflict, InvalidValue
+from billing.errors import Conflict, InvalidValue, NotFound
 from billing.invoice_models import SERVICE_NAMES_VI
 from billing.invoices import require_seller
 from billing.periods import Period, period_starting
@@ -300,6 +300,17 @@ async def list_billing_runs(
         (tenant_id, limit),
     )
     return [BillingRun(*row) for row in await cursor.fetchall()]
+
+
+async def get_billing_run(conn: AsyncConnection[Any], tenant_id: int, run_id: int) -> BillingRun:
+    cursor = await conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM billing_runs WHERE tenant_id = %s AND id = %s",
+        (tenant_id, run_id),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"billing run {run_id} does not exist")
+    return BillingRun(*row)
 
 
 async def period_state(

@@ -310,6 +310,11 @@ async def draft_replacement(
         lines=lines,
         correction_reason=new.reason,
         buyer=buyer,
+        period=(
+            (original.billing_period, original.period_start, original.period_end)
+            if original.billing_period and original.period_start and original.period_end
+            else None
+        ),
     )
     await _reference(conn, draft_id, original, "replaces")
     return draft_id

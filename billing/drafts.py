@@ -107,10 +107,12 @@ async def insert_draft(
     note: str = "",
     correction_reason: str | None = None,
     buyer: dict[str, Any] | None = None,
+    period: tuple[str, dt.date, dt.date] | None = None,
 ) -> int:
     """A draft with ``lines`` for the customer; ``proofs`` by line index (an ad-hoc line's
     recorded service); ``buyer`` overrides the customer book's name, tax code, address,
-    email (a replacement correcting them). Its id."""
+    email (a replacement correcting them); ``period`` (kind, start, end) the billing period
+    it bills, when one (a replacement of a period's invoice). Its id."""
     series = await get_series(conn, tenant_id, series_id)
     if not series.active:
         raise InvalidValue(f"series_id: series {series.code} is retired")
@@ -135,16 +137,18 @@ async def insert_draft(
     subtotal, vat = sum(amounts), sum(vats)
     cursor = await conn.execute(
         "INSERT INTO invoices (tenant_id, customer_id, kind, origin, status, series_id,"
+        " billing_period, period_start, period_end,"
         " buyer_code, buyer_name, buyer_tax_code, buyer_address, buyer_email, buyer_kind, note,"
         " subtotal_vnd, vat_vnd, total_vnd, correction_reason, created_by, created_at,"
-        " updated_at) VALUES (%s, %s, %s, %s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, %s, %s, %s, %s, %s) RETURNING id",
+        " updated_at) VALUES (%s, %s, %s, %s, 'draft', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (
             tenant_id,
             customer_id,
             kind,
             origin,
             series_id,
+            *(period or (None, None, None)),
             code,
             name,
             tax_code,

@@ -168,6 +168,8 @@ class InvoiceFilter:
     collector_staff_id: int | None = None
     issued_from: dt.date | None = None
     issued_to: dt.date | None = None  # inclusive
+    number: int | None = None
+    buyer: str | None = None  # the start of the buyer's code, or a part of the name
 
 
 def _where(tenant_id: int, f: InvoiceFilter) -> tuple[str, dict[str, Any]]:
@@ -184,6 +186,14 @@ def _where(tenant_id: int, f: InvoiceFilter) -> tuple[str, dict[str, Any]]:
             name = column.split(".")[1]
             where.append(f"{column} = %({name})s")
             params[name] = str(value) if isinstance(value, InvoiceStatus) else value
+    if f.number is not None:
+        where.append("i.number = %(number)s")
+        params["number"] = f.number
+    if f.buyer:
+        where.append("(i.buyer_code ILIKE %(buyer_prefix)s OR i.buyer_name ILIKE %(buyer_part)s)")
+        escaped = f.buyer.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params["buyer_prefix"] = escaped + "%"
+        params["buyer_part"] = "%" + escaped + "%"
     if f.issued_from is not None:
         where.append("i.issue_date >= %(issued_from)s")
         params["issued_from"] = f.issued_from

@@ -150,6 +150,16 @@ async def test_a_billing_run_drafts_one_invoice_per_customer_and_never_twice(poo
             issue_date=TODAY,
         )
         assert sorted(i.number for i in issued) == [1, 2]
+        by_number = await billing.list_invoices(conn, tenant, billing.InvoiceFilter(number=2))
+        assert [i.number for i in by_number] == [2]
+        by_buyer = await billing.list_invoices(
+            conn, tenant, billing.InvoiceFilter(buyer=both.buyer_name[2:6].lower())
+        )
+        assert owner in {i.customer_id for i in by_buyer}
+        assert await billing.list_invoices(conn, tenant, billing.InvoiceFilter(buyer="%")) == []
+        assert (await billing.get_billing_run(conn, tenant, again.id)).drafts_replaced == 2
+        with pytest.raises(billing.NotFound):
+            await billing.get_billing_run(conn, tenant, again.id + 1000)
         third = await billing.run_billing(conn, tenant, ACCOUNTANT, NOW, "monthly", JUNE, series_id)
         assert third.invoices_drafted == 0
         assert third.charges_invoiced == 3
@@ -355,6 +365,11 @@ async def test_a_business_buyers_replacement_needs_their_agreement_and_takes_the
         (document,) = await billing.load_documents(conn, tenant, [replacement])
         assert document.invoice.kind == billing.InvoiceKind.REPLACEMENT
         assert document.invoice.buyer_tax_code == "0107654321"
+        # it bills the original's period: it shows in the period's lists and batches
+        assert (document.invoice.billing_period, document.invoice.period_start) == (
+            "monthly",
+            JUNE,
+        )
         assert document.invoice.total_vnd == original.total_vnd
         (reference,) = document.references
         assert (reference.relation, reference.symbol, reference.number) == ("replaces", "C26TAA", 1)
