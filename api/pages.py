@@ -22,6 +22,7 @@ WEB_DIR = Path(__file__).parent / "web"
 STATIC_DIR = WEB_DIR / "static"
 INDEX_FILE = WEB_DIR / "index.html"
 CUSTOMERS_FILE = WEB_DIR / "customers.html"
+INVOICES_FILE = WEB_DIR / "invoices.html"
 
 # Files change with a release, not with a hash in their name: the browser keeps them but
 # asks again each time (a 304 when unchanged), so an upgrade never meets a stale script.
@@ -85,8 +86,8 @@ def leaflet_dir() -> Path:
 
 
 def mount_pages(app: FastAPI) -> None:
-    """Serve the live map page at ``/``, the customer book at ``/customers`` and their files
-    under ``/static`` on ``app``."""
+    """Serve the live map page at ``/``, the customer book at ``/customers``, the invoices
+    at ``/invoices`` and their files under ``/static`` on ``app``."""
 
     @app.get("/", include_in_schema=False)
     async def live_map(request: Request) -> Response:
@@ -100,6 +101,14 @@ def mount_pages(app: FastAPI) -> None:
     async def customer_book(request: Request) -> Response:
         return FileResponse(
             CUSTOMERS_FILE,
+            media_type="text/html; charset=utf-8",
+            headers=_page_headers(request.headers.get("host")),
+        )
+
+    @app.get("/invoices", include_in_schema=False)
+    async def invoices(request: Request) -> Response:
+        return FileResponse(
+            INVOICES_FILE,
             media_type="text/html; charset=utf-8",
             headers=_page_headers(request.headers.get("host")),
         )

@@ -14,6 +14,11 @@ from api import (
     routes_change_requests,
     routes_customers,
     routes_fleet,
+    routes_invoice_corrections,
+    routes_invoice_documents,
+    routes_invoice_issuing,
+    routes_invoice_revenue,
+    routes_invoices,
     routes_map,
     routes_positions,
     routes_routes,
@@ -55,6 +60,11 @@ def http_app(
         routes_customers,
         routes_change_requests,
         routes_billing,
+        routes_invoices,
+        routes_invoice_issuing,
+        routes_invoice_corrections,
+        routes_invoice_documents,
+        routes_invoice_revenue,
     ):
         app.include_router(module.router)
     if ctx.feed is not None:

@@ -67,7 +67,9 @@ async def seed_invoices(
     series_row = await cursor.fetchone()
     assert series_row is not None
     template, symbol = series_row
-    period_end = dt.date(period_start.year + period_start.month // 12, period_start.month % 12 + 1, 1)
+    period_end = dt.date(
+        period_start.year + period_start.month // 12, period_start.month % 12 + 1, 1
+    )
     tag = uuid.uuid4().hex[:6]
     invoice_ids = []
     for index in range(count):
@@ -92,7 +94,8 @@ async def seed_invoices(
         assert customer_row is not None
         customer_id = customer_row[0]
         await conn.execute(
-            "UPDATE service_points SET customer_id = %s WHERE id = ANY(%s)", (customer_id, point_ids)
+            "UPDATE service_points SET customer_id = %s WHERE id = ANY(%s)",
+            (customer_id, point_ids),
         )
         vats = [vat_of(a, vat_rate) for a in amounts_vnd]
         subtotal, vat = sum(amounts_vnd), sum(vats)
