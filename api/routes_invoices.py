@@ -16,7 +16,6 @@ missing one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -29,7 +28,7 @@ from api.auth import Principal, allow
 from api.context import MAX_ID, Ctx, LocalDate, ObjectId
 from api.routes_billing import Accounting
 from api.routes_customers import as_json, local_today
-from audit.log import jsonable
+from billing.invoice_records import invoice_records
 from billing.invoices import lines_of, references_of
 from customers.models import BillingPeriod
 
@@ -91,47 +90,6 @@ def line_json(line: billing.InvoiceLine) -> dict[str, Any]:
     return {**as_json(line), "total_vnd": line.total_vnd}
 
 
-async def records_of(
-    conn: AsyncConnection[Any], tenant_id: int, invoice_id: int
-) -> dict[str, list[dict[str, Any]]]:
-    """What billing keeps beside an invoice and has no reader for yet: its error notices,
-    the buyer's agreements (without their content), the corrections referring to it and
-    the e-invoice provider's attempts. Read here until billing exports readers for them;
-    the invoice itself was read (and its tenant checked) by the caller."""
-    notices = await conn.execute(
-        "SELECT id, action, reason, correcting_id, created_at, sent_at FROM invoice_error_notices"
-        " WHERE tenant_id = %s AND invoice_id = %s ORDER BY id",
-        (tenant_id, invoice_id),
-    )
-    agreements = await conn.execute(
-        "SELECT id, signed_on, signed_by, filename, content_type, size_bytes, sha256, uploaded_at"
-        " FROM invoice_agreements WHERE tenant_id = %s AND invoice_id = %s ORDER BY id",
-        (tenant_id, invoice_id),
-    )
-    corrections = await conn.execute(
-        "SELECT r.invoice_id, r.relation, i.status, i.template, i.symbol, i.number"
-        " FROM invoice_references r JOIN invoices i ON i.id = r.invoice_id"
-        " WHERE r.referenced_id = %s AND i.tenant_id = %s ORDER BY r.invoice_id",
-        (invoice_id, tenant_id),
-    )
-    attempts = await conn.execute(
-        "SELECT id, attempted_at, operation, outcome, detail FROM einvoice_attempts"
-        " WHERE invoice_id = %s ORDER BY id DESC LIMIT 50",
-        (invoice_id,),
-    )
-    return {
-        "notices": _rows(notices.description, await notices.fetchall()),
-        "agreements": _rows(agreements.description, await agreements.fetchall()),
-        "corrected_by": _rows(corrections.description, await corrections.fetchall()),
-        "einvoice_attempts": _rows(attempts.description, await attempts.fetchall()),
-    }
-
-
-def _rows(description: Sequence[Any] | None, rows: Sequence[tuple[Any, ...]]) -> list[Any]:
-    names = [column.name for column in description or ()]
-    return [jsonable(dict(zip(names, row, strict=True))) for row in rows]
-
-
 async def invoice_detail(
     conn: AsyncConnection[Any], tenant_id: int, invoice_id: int
 ) -> dict[str, Any]:
@@ -143,7 +101,7 @@ async def invoice_detail(
         **invoice_json(invoice),
         "lines": [line_json(line) for line in lines],
         "references": [as_json(r) for r in references],
-        **await records_of(conn, tenant_id, invoice_id),
+        **await invoice_records(conn, tenant_id, invoice_id),
         "pdf_url": f"/api/v1/invoices/{invoice_id}/pdf",  # api.routes_invoice_documents
     }
 

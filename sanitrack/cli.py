@@ -457,6 +457,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f"             (or log in: company {config.tenant}, user {login.username},"
             f" password {login.password})\n"
             f"  Customers: {base}/customers#token={accountant.token}\n"
+            f"  Invoices : {base}/invoices#token={accountant.token}\n"
             f"             (or log in: company {config.tenant}, user {accountant.username},"
             f" password {accountant.password})\n"
             f"  API      : {base}/api/docs ; live feed {ws}/ws/live\n"
