@@ -34,7 +34,7 @@ from billing.invoice_models import (
     InvoiceOrigin,
     InvoiceStatus,
 )
-from billing.invoices import get_invoice, lines_of
+from billing.invoices import audit_invoice, get_invoice, lines_of
 from billing.periods import period_of
 
 MAX_AGREEMENT_BYTES = 20 * 1024 * 1024
@@ -175,19 +175,15 @@ async def cancel_invoice(
         (tenant_id, invoice_id),
     )
     await _notice(conn, tenant_id, actor, now, invoice_id, "cancel", reason)
-    await audit.record(
+    await audit_invoice(
         conn,
         tenant_id,
         actor,
         now,
-        audit.Change(
-            "invoice",
-            invoice_id,
-            "cancel",
-            {"status": str(invoice.status)},
-            {"status": "cancelled", "reason": reason},
-            customer_id=invoice.customer_id,
-        ),
+        (invoice_id, invoice.customer_id),
+        "cancel",
+        {"status": str(invoice.status)},
+        {"status": "cancelled", "reason": reason},
     )
     return await get_invoice(conn, tenant_id, invoice_id)
 
@@ -207,19 +203,15 @@ async def explain_invoice(
     if invoice.status not in CORRECTABLE:
         raise Conflict(f"invoice_id: invoice {invoice_id} is {invoice.status}")
     notice_id = await _notice(conn, tenant_id, actor, now, invoice_id, "explain", reason)
-    await audit.record(
+    await audit_invoice(
         conn,
         tenant_id,
         actor,
         now,
-        audit.Change(
-            "invoice",
-            invoice_id,
-            "explain",
-            None,
-            {"notice_id": notice_id, "reason": reason},
-            customer_id=invoice.customer_id,
-        ),
+        (invoice_id, invoice.customer_id),
+        "explain",
+        None,
+        {"notice_id": notice_id, "reason": reason},
     )
     return notice_id
 
@@ -414,19 +406,15 @@ async def attach_agreement(
     )
     row = await cursor.fetchone()
     assert row is not None
-    await audit.record(
+    await audit_invoice(
         conn,
         tenant_id,
         actor,
         now,
-        audit.Change(
-            "invoice",
-            invoice_id,
-            "attach_agreement",
-            None,
-            {"sha256": digest, "signed_by": signed_by.strip(), "signed_on": signed_on.isoformat()},
-            customer_id=invoice.customer_id,
-        ),
+        (invoice_id, invoice.customer_id),
+        "attach_agreement",
+        None,
+        {"sha256": digest, "signed_by": signed_by.strip(), "signed_on": signed_on.isoformat()},
     )
     return Agreement(
         row[0], invoice_id, signed_on, signed_by.strip(), filename, len(content), digest
@@ -611,18 +599,14 @@ async def mark_delivered(
         " updated_at = %s, revision = revision + 1 WHERE id = %s",
         (now, channel, now, invoice_id),
     )
-    await audit.record(
+    await audit_invoice(
         conn,
         tenant_id,
         actor,
         now,
-        audit.Change(
-            "invoice",
-            invoice_id,
-            "deliver",
-            {"status": str(invoice.status)},
-            {"status": "delivered", "channel": channel},
-            customer_id=invoice.customer_id,
-        ),
+        (invoice_id, invoice.customer_id),
+        "deliver",
+        {"status": str(invoice.status)},
+        {"status": "delivered", "channel": channel},
     )
     return await get_invoice(conn, tenant_id, invoice_id)

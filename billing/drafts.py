@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 import audit
 from billing.errors import Conflict, InvalidValue, NotFound
 from billing.invoice_models import InvoiceKind, InvoiceOrigin, vat_of
+from billing.invoices import audit_invoice
 from billing.series import get_series
 from billing.tariffs import VatRate
 from customers.models import Service
@@ -199,24 +200,20 @@ async def insert_draft(
                 )
             ],
         )
-    await audit.record(
+    await audit_invoice(
         conn,
         tenant_id,
         actor,
         now,
-        audit.Change(
-            "invoice",
-            invoice_id,
-            "draft",
-            None,
-            {
-                "kind": str(kind),
-                "origin": str(origin),
-                "lines": len(lines),
-                "total_vnd": subtotal + vat,
-            },
-            customer_id=customer_id,
-        ),
+        (invoice_id, customer_id),
+        "draft",
+        None,
+        {
+            "kind": str(kind),
+            "origin": str(origin),
+            "lines": len(lines),
+            "total_vnd": subtotal + vat,
+        },
     )
     return invoice_id
 
@@ -248,17 +245,13 @@ async def delete_draft(
     await conn.execute("DELETE FROM invoice_references WHERE invoice_id = %s", (invoice_id,))
     await conn.execute("DELETE FROM invoice_lines WHERE invoice_id = %s", (invoice_id,))
     await conn.execute("DELETE FROM invoices WHERE id = %s", (invoice_id,))
-    await audit.record(
+    await audit_invoice(
         conn,
         tenant_id,
         actor,
         now,
-        audit.Change(
-            "invoice",
-            invoice_id,
-            "delete_draft",
-            {"status": "draft", "total_vnd": row[2]},
-            None,
-            customer_id=row[1],
-        ),
+        (invoice_id, row[1]),
+        "delete_draft",
+        {"status": "draft", "total_vnd": row[2]},
+        None,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+import audit
 from billing.errors import InvalidValue, NotFound
 from billing.invoice_models import (
     INVOICE_COLUMNS,
@@ -29,6 +30,22 @@ from billing.invoice_models import (
 )
 
 MAX_PAGE = 1000
+
+
+async def audit_invoice(
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    actor: audit.Actor,
+    now: dt.datetime,
+    invoice: tuple[int, int],
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    """One audit entry on invoice ``(id, customer id)``, in the caller's transaction."""
+    invoice_id, customer_id = invoice
+    change = audit.Change("invoice", invoice_id, action, before, after, customer_id=customer_id)
+    await audit.record(conn, tenant_id, actor, now, change)
 
 
 async def get_seller(conn: AsyncConnection[Any], tenant_id: int) -> Seller | None:

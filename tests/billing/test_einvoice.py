@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
-from collections.abc import AsyncIterator
-
-import pytest
 
 from billing.einvoice import (
     FakeEInvoiceProvider,
@@ -37,18 +34,6 @@ from tests.billing.einvoice_support import (
     until,
 )
 from tests.billing.invoice_support import SELLER, new_tenant, seed_invoices
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeEInvoiceProvider]:
-    async with FakeEInvoiceProvider() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def provider(fake: FakeEInvoiceProvider) -> AsyncIterator[HttpEInvoiceProvider]:
-    async with HttpEInvoiceProvider.from_settings(settings_for(fake)) as provider:
-        yield provider
 
 
 async def test_issued_to_sent_to_pending_to_coded(

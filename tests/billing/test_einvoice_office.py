@@ -5,7 +5,6 @@ cannot be made into XML is stopped, and another tenant's invoice is not found.""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -30,18 +29,6 @@ from tests.billing.einvoice_support import (
     settings_for,
 )
 from tests.billing.invoice_support import new_series, new_tenant, seed_invoices
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeEInvoiceProvider]:
-    async with FakeEInvoiceProvider() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def provider(fake: FakeEInvoiceProvider) -> AsyncIterator[HttpEInvoiceProvider]:
-    async with HttpEInvoiceProvider.from_settings(settings_for(fake)) as provider:
-        yield provider
 
 
 async def test_a_rejection_waits_for_the_accountant(
