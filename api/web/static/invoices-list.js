@@ -53,7 +53,11 @@ export class InvoiceList {
     for (const control of [this.status, this.period, this.area, this.collector]) {
       control.addEventListener("change", () => this.reload());
     }
-    this.search.addEventListener("input", debounce(() => this.render(), TYPING_PAUSE_MS));
+    // A number is looked up on the server (among every invoice); a name among those loaded.
+    this.search.addEventListener(
+      "input",
+      debounce(() => (/^\d*$/.test(this.search.value.trim()) ? this.reload() : this.render()), TYPING_PAUSE_MS),
+    );
     $("list-more").addEventListener("click", () => this.more());
     $("filter-run-clear").addEventListener("click", () => this.showRun(null));
     for (const id of ["print-invoices", "print-book"]) $(id).hidden = !canWrite;
@@ -133,6 +137,7 @@ export class InvoiceList {
       area_id: wanted(this.area.value),
       collector_staff_id: wanted(this.collector.value),
       billing_run_id: this.runId,
+      number: /^\d+$/.test(this.search.value.trim()) ? Number(this.search.value.trim()) : null,
       limit: PAGE_SIZE,
     };
   }
