@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,8 +21,12 @@ from api.context import MAX_ID, Ctx, LocalDate, ObjectId
 from api.routes_billing import Accounting
 from api.routes_customers import as_json
 from api.routes_invoices import InvoiceReader, invoice_json
-from billing import einvoice, printing
-from billing.pdf import render_invoice
+from billing import einvoice
+
+if TYPE_CHECKING:
+    # Drawing PDFs imports fpdf2 and its fonts (0.3 s): only when a PDF is asked for, not
+    # in every process that serves the API or runs the ingest.
+    from billing import printing
 
 router = APIRouter(prefix="/api/v1", tags=["invoice documents"])
 
@@ -80,6 +84,8 @@ async def invoice_pdf(invoice_id: ObjectId, principal: InvoiceReader, ctx: Ctx) 
     """The invoice as printed (a draft carries its mark); reading it is not a print."""
     async with ctx.pool.connection() as conn:
         (document,) = await billing.load_documents(conn, principal.tenant_id, [invoice_id])
+    from billing.pdf import render_invoice
+
     pdf = await asyncio.to_thread(render_invoice, document, ctx.clock.now())
     invoice = document.invoice
     name = (
@@ -94,6 +100,8 @@ async def invoice_pdf(invoice_id: ObjectId, principal: InvoiceReader, ctx: Ctx) 
 async def print_invoices(body: PrintRequest, principal: Accounting, ctx: Ctx) -> Response:
     """One PDF of the issued invoices asked for, in the collectors' walking order; every
     invoice's print is recorded (reprints counted, in ``X-Reprints``)."""
+    from billing import printing
+
     now = ctx.clock.now()
     async with ctx.pool.connection() as conn, conn.transaction():
         batch = await printing.print_invoices(
@@ -114,6 +122,8 @@ async def invoice_prints(
     invoice_id: ObjectId, principal: InvoiceReader, ctx: Ctx
 ) -> list[dict[str, Any]]:
     """Every print of the invoice, the first first."""
+    from billing import printing
+
     async with ctx.pool.connection() as conn:
         records = await printing.print_history(conn, principal.tenant_id, invoice_id)
     return [as_json(r) for r in records]
@@ -125,6 +135,8 @@ async def print_collector_book(
 ) -> Response:
     """The collector's book for the period: every active point in walking order, with what
     its customer was invoiced."""
+    from billing import printing
+
     now = ctx.clock.now()
     async with ctx.pool.connection() as conn, conn.transaction():
         batch = await printing.collector_book(
