@@ -42,6 +42,7 @@ from alerts.staff import (
     STAFF_KINDS,
     Recipients,
     StaffAlertPublisher,
+    publisher_client,
     staff_payload,
     staff_topic,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "notify",
     "notify_visits",
     "open_alerts",
+    "publisher_client",
     "pump",
     "record_visits",
     "resolve",

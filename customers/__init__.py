@@ -4,6 +4,7 @@ change requests and office utilities. Every write is audited (audit/).
 """
 
 from customers.capture import Capture, CaptureOutcome, CaptureRules, capture_position
+from customers.collection import DuePoint, points_due
 from customers.errors import Conflict, CustomersError, InvalidValue, NotFound
 from customers.export import export_rows
 from customers.geocode import Geocoder, Located, StreetGeocoder
@@ -66,6 +67,7 @@ __all__ = [
     "CustomerFields",
     "CustomerKind",
     "CustomersError",
+    "DuePoint",
     "Geocoder",
     "ImportReport",
     "InvalidValue",
@@ -109,6 +111,7 @@ __all__ = [
     "map_view",
     "move_points",
     "period_terms",
+    "points_due",
     "points_of",
     "read_sheet",
     "rebuild_cells",

@@ -49,6 +49,7 @@ from fleet.service import (
     staff_names,
     vehicle_codes,
 )
+from fleet.shifts import TruckShift, set_in_service, set_truck_shift, trucks_in_service
 
 __all__ = [
     "Conflict",
@@ -64,6 +65,7 @@ __all__ = [
     "StaffMember",
     "StaffRole",
     "Tenant",
+    "TruckShift",
     "Vehicle",
     "check_links",
     "create_device",
@@ -96,7 +98,10 @@ __all__ = [
     "rotate_secret",
     "set_active",
     "set_device_active",
+    "set_in_service",
+    "set_truck_shift",
     "staff_names",
+    "trucks_in_service",
     "vehicle_codes",
     "vehicle_device_ids",
     "verify_secret",

@@ -1,9 +1,14 @@
-"""Route planning and the route runs it writes.
+"""Route planning and the route runs it writes (ARCHITECTURE §8).
 
-For now the route-run store (ARCHITECTURE §8) that the simulator, the rules engine and the
-live map share; the planning issue adds the OR-Tools solver on top.
+A depot's day becomes a ``planning.problem.Problem`` (``dataset``), stops nobody can serve
+are reported (``diagnosis``), a solver engine orders the rest (``engine_pyvrp`` or
+``engine_ortools`` behind ``engine.Engine``), every plan can be checked by an independent
+oracle (``feasibility``), and the routes are stored as route runs with the path along the
+streets (``run_builder``) and queued for the trucks (``commands``). ``replan`` re-plans the
+rest of a day when a road is blocked, a truck breaks down or a customer calls.
 """
 
+from planning.commands import route_command_loop, send_route_commands
 from planning.errors import Conflict, InvalidValue, NotFound, PlanningError
 from planning.models import (
     CrewMember,
@@ -15,6 +20,8 @@ from planning.models import (
     RunStatus,
     StopKind,
 )
+from planning.planner import PlanResult, plan_day
+from planning.replan import Replan, ReplanReason, RoadBlock, replan
 from planning.service import (
     cancel_planned_runs,
     create_route_run,
@@ -42,7 +49,11 @@ __all__ = [
     "MapStreet",
     "NewRouteRun",
     "NotFound",
+    "PlanResult",
     "PlanningError",
+    "Replan",
+    "ReplanReason",
+    "RoadBlock",
     "RouteRun",
     "RouteStop",
     "RunSource",
@@ -55,9 +66,13 @@ __all__ = [
     "get_route_run",
     "list_route_runs",
     "map_streets",
+    "plan_day",
+    "replan",
+    "route_command_loop",
     "run_vehicles",
     "runs_fingerprint",
     "save_street_map",
+    "send_route_commands",
     "set_run_status",
     "street_map_bounds",
     "street_map_geojson",

@@ -12,3 +12,12 @@ class Conflict(PlanningError):
 
 class InvalidValue(PlanningError):
     """A value is out of its allowed range; the message names the field."""
+
+
+class NoFeasiblePlan(PlanningError):
+    """The engine found no plan keeping every rule (e.g. the fleet is too small and jobs may
+    not be left out); the message says what could not be fitted."""
+
+
+class Unsupported(PlanningError):
+    """The engine cannot model this problem; the message says what."""

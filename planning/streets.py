@@ -35,6 +35,7 @@ class MapStreet:
     kind: StreetKind
     one_way: bool
     line: tuple[tuple[float, float], ...]  # [lon, lat] positions, GeoJSON order
+    speed_kmh: float | None = None  # free-flow speed; None: the kind's default
 
 
 async def save_street_map(
@@ -57,8 +58,8 @@ async def save_street_map(
         )
         async with conn.cursor() as cursor:
             await cursor.executemany(
-                "INSERT INTO street_map (tenant_id, name, kind, one_way, line, source)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
+                "INSERT INTO street_map (tenant_id, name, kind, one_way, line, source, speed_kmh)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         tenant_id,
@@ -67,6 +68,7 @@ async def save_street_map(
                         street.one_way,
                         Jsonb({"type": "LineString", "coordinates": street.line}),
                         str(source),
+                        street.speed_kmh,
                     )
                     for street in streets
                 ],
@@ -120,4 +122,20 @@ async def map_streets(conn: AsyncConnection[Any], tenant_id: int) -> list[MapStr
     return [
         MapStreet(name, StreetKind(kind), one_way, tuple((p[0], p[1]) for p in line))
         for name, kind, one_way, line in await cursor.fetchall()
+    ]
+
+
+async def street_rows(conn: AsyncConnection[Any], tenant_id: int) -> list[tuple[int, MapStreet]]:
+    """The tenant's streets with their street_map ids, for routing (ids name closed roads)."""
+    cursor = await conn.execute(
+        "SELECT id, name, kind, one_way, line -> 'coordinates', speed_kmh FROM street_map"
+        " WHERE tenant_id = %s ORDER BY id",
+        (tenant_id,),
+    )
+    return [
+        (
+            street_id,
+            MapStreet(name, StreetKind(kind), one_way, tuple((p[0], p[1]) for p in line), speed),
+        )
+        for street_id, name, kind, one_way, line, speed in await cursor.fetchall()
     ]

@@ -282,6 +282,16 @@ async def alerts_runtime(
             rules.send_to_staff(staff)
             await rules.start()
             tasks.append(rules.run())
+            # Route commands queued by plans and re-plans go out from here, where the
+            # broker connection lives.
+            tasks.append(
+                planning.route_command_loop(
+                    db.pool,
+                    lambda: alerts.publisher_client(
+                        endpoint, f"{settings.ingest.client_id}-routes"
+                    ),
+                )
+            )
         bus = alerts.LocalBus()
         listener = await stack.enter_async_context(alerts.AlertListener(db.url, db.pool))
         tasks.append(alerts.pump(listener, bus))

@@ -33,6 +33,7 @@ from sanitrack.app import (
     serve_http,
 )
 from sanitrack.cli_billing import add_billing_commands, guard
+from sanitrack.cli_planning import add_planning_commands
 from sanitrack.settings import Settings, SettingsError, load_settings
 from storage import (
     StorageError,
@@ -179,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     book_export.add_argument("--tenant", required=True, help="the company's slug")
     book_export.set_defaults(handler=_customers_export)
     add_billing_commands(commands, guard)
+    add_planning_commands(commands)
     return parser
 
 

@@ -343,6 +343,32 @@ class EInvoiceSettings(BaseModel):
         return self
 
 
+class PlanningSettings(BaseModel):
+    """The route planner (planning/): engine, time limits, and what a planned run carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # bench/planning.py measured both on the VRPLIB sets; the README has the table.
+    engine: Literal["pyvrp", "ortools"] = "pyvrp"
+    time_limit_s: float = Field(60.0, gt=0, le=3600)
+    # A re-plan during the day (road blocked, breakdown, new request) must be quick.
+    replan_time_limit_s: float = Field(5.0, gt=0, le=300)
+    # Unloading at a transfer station or landfill.
+    unload_s: int = Field(600, ge=0, le=7200)
+    # A truck in use costs this many metres' worth: fewer trucks when it barely matters.
+    vehicle_cost_m: int = Field(5000, ge=0, le=1_000_000)
+    # A working second counts as this many metres (drivers are paid by the hour).
+    second_cost_m: int = Field(3, ge=0, le=1000)
+    corridor_m: float = Field(40.0, gt=0, le=1000)
+    dwell_radius_m: float = Field(25.0, gt=0, le=500)
+    unload_dwell_radius_m: float = Field(60.0, gt=0, le=500)
+    # Without a street network: great-circle distance times circuity, at this speed.
+    circuity: float = Field(1.35, ge=1.0, le=3.0)
+    straight_line_speed_kmh: float = Field(18.0, gt=0, le=120)
+    # Street speeds count at this share of the free-flow speed (traffic, turns, stops).
+    street_speed_factor: float = Field(0.91, gt=0, le=1.5)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -378,6 +404,7 @@ class Settings(BaseSettings):
     notifications: NotificationSettings = NotificationSettings()
     customers: CustomersSettings = CustomersSettings()
     einvoice: EInvoiceSettings = EInvoiceSettings()
+    planning: PlanningSettings = PlanningSettings()
 
     @field_validator("mqtt_url")
     @classmethod

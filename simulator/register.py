@@ -270,6 +270,7 @@ def map_streets(scenario: Scenario) -> list[planning.MapStreet]:
                 _STREET_KIND[street.street_class],
                 street.one_way,
                 ((round(lon0, 6), round(lat0, 6)), (round(lon1, 6), round(lat1, 6))),
+                street.speed_kmh,
             )
         )
     return lines
