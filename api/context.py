@@ -14,7 +14,7 @@ from accounts import LoginPolicy, LoginThrottle
 from api.auth import ADMINISTER, OPERATE, READ_OPERATIONS, Principal, allow
 from api.live import LiveFeed
 from sanitrack.clock import Clock
-from sanitrack.settings import ApiSettings, CustomersSettings
+from sanitrack.settings import ApiSettings, CustomersSettings, PlanningSettings
 from storage import Pool, PositionsBackend
 
 # Called with a device's broker username after its secret was rotated or it was revoked:
@@ -34,6 +34,7 @@ class ApiContext:
     credentials_changed: CredentialsChanged | None = None
     throttle: LoginThrottle | None = None
     customers: CustomersSettings = field(default_factory=CustomersSettings)
+    planning: PlanningSettings = field(default_factory=PlanningSettings)
 
     def __post_init__(self) -> None:
         if self.throttle is None:

@@ -47,7 +47,9 @@ _INVALID = (
     billing.InvalidValue,
     customers.InvalidValue,
     fleet.InvalidValue,
-    planning.InvalidValue,
+    # every other planning error (no feasible plan, an engine that cannot model the day, no
+    # road to a place) is about the request's day too
+    planning.PlanningError,
 )
 
 

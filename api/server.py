@@ -20,6 +20,7 @@ from api import (
     routes_invoice_revenue,
     routes_invoices,
     routes_map,
+    routes_plans,
     routes_positions,
     routes_routes,
     routes_spreadsheets,
@@ -54,6 +55,7 @@ def http_app(
         routes_fleet,
         routes_alerts,
         routes_routes,
+        routes_plans,
         routes_positions,
         routes_map,
         routes_spreadsheets,  # before routes_customers: /customers/export is not a customer id

@@ -9,6 +9,7 @@ rest of a day when a road is blocked, a truck breaks down or a customer calls.
 """
 
 from planning.commands import route_command_loop, send_route_commands
+from planning.dataset import LOCAL_ZONE
 from planning.errors import Conflict, InvalidValue, NotFound, PlanningError
 from planning.models import (
     CrewMember,
@@ -21,6 +22,7 @@ from planning.models import (
     StopKind,
 )
 from planning.planner import PlanResult, plan_day
+from planning.plans import PlanRecord, Task, UnservedStop, get_plan, list_plans, task_lists
 from planning.replan import Replan, ReplanReason, RoadBlock, replan
 from planning.service import (
     cancel_planned_runs,
@@ -39,9 +41,11 @@ from planning.streets import (
     save_street_map,
     street_map_bounds,
     street_map_geojson,
+    street_rows,
 )
 
 __all__ = [
+    "LOCAL_ZONE",
     "Conflict",
     "CrewMember",
     "CrewRole",
@@ -49,6 +53,7 @@ __all__ = [
     "MapStreet",
     "NewRouteRun",
     "NotFound",
+    "PlanRecord",
     "PlanResult",
     "PlanningError",
     "Replan",
@@ -61,9 +66,13 @@ __all__ = [
     "StopKind",
     "StreetKind",
     "StreetSource",
+    "Task",
+    "UnservedStop",
     "cancel_planned_runs",
     "create_route_run",
+    "get_plan",
     "get_route_run",
+    "list_plans",
     "list_route_runs",
     "map_streets",
     "plan_day",
@@ -76,4 +85,6 @@ __all__ = [
     "set_run_status",
     "street_map_bounds",
     "street_map_geojson",
+    "street_rows",
+    "task_lists",
 ]

@@ -359,8 +359,12 @@ def _add_loads(model: _Model, problem: Problem) -> None:
         callback = routing.RegisterUnaryTransitVector(transits)
         name = f"load {d} ({unit})"
         capacities = [vehicle.capacity[d] for vehicle in problem.vehicles]
-        routing.AddDimensionWithVehicleCapacity(callback, unload, capacities, True, name)
+        routing.AddDimensionWithVehicleCapacity(callback, unload, capacities, False, name)
         load = routing.GetDimensionOrDie(name)
+        for v, vehicle in enumerate(problem.vehicles):
+            # what the truck carries when it starts (a re-plan mid-route), else nothing
+            aboard = vehicle.initial_load[d] if vehicle.initial_load else 0
+            load.CumulVar(routing.Start(v)).SetValue(min(aboard, vehicle.capacity[d]))
         for index in range(routing.Size()):
             if model.manager.IndexToNode(index) not in dump_nodes:
                 load.SlackVar(index).SetValue(0)

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 import customers
 import fleet
+from planning.assignment import solve_balanced, solve_by_area
 from planning.commands import queue_route_commands
 from planning.dataset import DUMP_KINDS, DayInput, choose_depot, problem_of, trucks_of
 from planning.diagnosis import hopeless_jobs
@@ -101,17 +102,19 @@ async def matrix_provider(
     return network, "streets"
 
 
-def unreachable_by_road(
-    problem: Problem, provider: MatrixProvider, skip: frozenset[int]
-) -> list[Unserved]:
-    if not isinstance(provider, StreetNetwork):
-        return []
-    cut_off = set(provider.unreachable(list(problem.coordinates)))
-    return [
+def unservable(problem: Problem, provider: MatrixProvider) -> list[Unserved]:
+    """Stops no truck can serve, each with its reason: no open road first (their travel
+    times are only a penalty figure), then what ``planning.diagnosis`` finds."""
+    cut_off: set[int] = set()
+    if isinstance(provider, StreetNetwork):
+        cut_off = set(provider.unreachable(list(problem.coordinates)))
+    by_road = [
         Unserved(n, UnservedReason.UNREACHABLE_BY_ROAD, "no open road to or from the depot")
         for n, job in enumerate(problem.jobs)
-        if job.location in cut_off and n not in skip
+        if job.location in cut_off
     ]
+    blocked = {u.job for u in by_road}
+    return by_road + [u for u in hopeless_jobs(problem) if u.job not in blocked]
 
 
 async def solve_in_thread(problem: Problem, engine: Engine, options: SolveOptions) -> Solution:
@@ -129,10 +132,14 @@ async def plan_day(
     time_limit_s: float | None = None,
     engine_name: str | None = None,
     created_by: str = "",
+    by_area: bool = False,
+    balance: bool = False,
     say: Say | None = None,
 ) -> PlanResult:
     """Plan the date for one depot; the depot's earlier planner runs that have not started
-    are cancelled by the new plan (in the same transaction as the new runs)."""
+    are cancelled by the new plan (in the same transaction as the new runs). ``by_area``:
+    each truck takes whole areas (địa bàn), workloads balanced; ``balance``: no truck's day
+    much longer than the mean (both in ``planning.assignment``)."""
     tell = say or (lambda _: None)
     day = await read_day(conn, tenant_id, local_date, depot_id)
     await conn.commit()
@@ -144,8 +151,7 @@ async def plan_day(
     started = time.monotonic()
     problem = await asyncio.to_thread(problem_of, day, provider, settings)
     tell(f"travel times ({matrix_kind}): {time.monotonic() - started:.1f} s")
-    hopeless = hopeless_jobs(problem)
-    hopeless += unreachable_by_road(problem, provider, frozenset(u.job for u in hopeless))
+    hopeless = unservable(problem, provider)
     engine = engine_named(engine_name or settings.engine)
     limit = time_limit_s or settings.time_limit_s
 
@@ -158,7 +164,12 @@ async def plan_day(
         progress=progress,
         skip_jobs=frozenset(u.job for u in hopeless),
     )
-    solution = await solve_in_thread(problem, engine, options)
+    if by_area:
+        solution = await asyncio.to_thread(solve_by_area, problem, engine, options)
+    elif balance:
+        solution = await asyncio.to_thread(solve_balanced, problem, engine, options)
+    else:
+        solution = await solve_in_thread(problem, engine, options)
     solution = Solution(
         solution.routes,
         (*hopeless, *solution.unserved),
@@ -204,6 +215,7 @@ async def store_plan(
     """Store the plan, its runs and unserved stops, and queue the runs for the trucks;
     ``replaces``: vehicle id -> the run a re-plan's new run replaces."""
     crews = crews_of(problem, solution.routes, day)
+    names = {p.code: p.name for p in day.points}
     async with conn.transaction():
         cursor = await conn.execute(
             "INSERT INTO plans (tenant_id, local_date, depot_geofence_id, reason, replans_id,"
@@ -267,10 +279,17 @@ async def store_plan(
         await _queue_commands(conn, day.tenant_id, run_ids, replaces or {})
         async with conn.cursor() as many:
             await many.executemany(
-                "INSERT INTO plan_unserved (plan_id, service_point_id, reason, detail)"
-                " VALUES (%s, %s, %s, %s)",
+                "INSERT INTO plan_unserved (plan_id, service_point_id, code, name, reason,"
+                " detail) VALUES (%s, %s, %s, %s, %s, %s)",
                 [
-                    (plan_id, problem.jobs[u.job].service_point_id, str(u.reason), u.detail)
+                    (
+                        plan_id,
+                        problem.jobs[u.job].service_point_id,
+                        problem.jobs[u.job].key,
+                        names.get(problem.jobs[u.job].key, ""),
+                        str(u.reason),
+                        u.detail,
+                    )
                     for u in solution.unserved
                 ],
             )

@@ -22,7 +22,6 @@ import customers
 import fleet
 from geo.projection import LocalProjection
 from planning.dataset import DayInput, problem_of, seconds_of
-from planning.diagnosis import hopeless_jobs
 from planning.engine import SolveOptions
 from planning.errors import InvalidValue, NotFound
 from planning.models import RouteRun, RunSource, RunStatus, StopKind
@@ -35,7 +34,7 @@ from planning.planner import (
     read_day,
     solve_in_thread,
     store_plan,
-    unreachable_by_road,
+    unservable,
 )
 from planning.problem import Problem, Site, SiteKind, Solution, TimeWindow
 from planning.service import list_route_runs
@@ -133,8 +132,7 @@ async def replan(
         else []
     )
     problem, kept_day = _problem(day, affected, spares, new_point, provider, settings, now)
-    hopeless = hopeless_jobs(problem)
-    hopeless += unreachable_by_road(problem, provider, frozenset(u.job for u in hopeless))
+    hopeless = unservable(problem, provider)
     options = SolveOptions(
         time_limit_s=settings.replan_time_limit_s,
         skip_jobs=frozenset(u.job for u in hopeless),

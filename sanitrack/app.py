@@ -186,6 +186,7 @@ async def ingest_with_rules(
         feed=runtime.feed,
         credentials_changed=credentials_changed,
         customers=settings.customers,
+        planning=settings.planning,
     )
     app = http_app(ctx, runtime.authenticator, ingest_health(service, db.pool), registries)
     return service, app
@@ -225,6 +226,7 @@ async def run_api(settings: Settings) -> None:
             backend,
             feed=runtime.feed,
             customers=settings.customers,
+            planning=settings.planning,
         )
         app = http_app(
             ctx, runtime.authenticator, api_health(db.pool, listener), [runtime.feed.registry]

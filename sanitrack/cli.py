@@ -490,6 +490,13 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                         name="office-jobs",
                     )
                 )
+                if settings.demo.plan_tomorrow_s > 0 and until_s >= 300:
+                    background.append(
+                        tasks.create_task(
+                            _plan_tomorrow(db.pool, settings, config.tenant, start),
+                            name="plan-tomorrow",
+                        )
+                    )
                 await asyncio.wait_for(service.subscribed.wait(), timeout=30)
                 progress = tasks.create_task(_progress(db.pool), name="progress")
                 stats = await simulator.play(
@@ -517,6 +524,33 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             f" alerts: {', '.join(f'{kind} {n}' for kind, n in sorted(opened.items())) or 'none'}"
         )
     return 0
+
+
+async def _plan_tomorrow(pool: Any, settings: Settings, tenant_slug: str, now: dt.datetime) -> None:
+    """The planner plans tomorrow's routes for the city while the demo runs: choose
+    tomorrow on the live map's route panel to see them."""
+    import planning
+
+    local_now = now.astimezone(planning.LOCAL_ZONE)
+    tomorrow = local_now.date() + dt.timedelta(days=1)
+    await asyncio.sleep(15)  # let the live demo settle first
+    try:
+        async with pool.connection() as conn:
+            tenant = await fleet.get_tenant(conn, tenant_slug)
+            result = await planning.plan_day(
+                conn, tenant.id, tomorrow, settings.planning, now=local_now,
+                time_limit_s=settings.demo.plan_tomorrow_s, created_by="demo",
+            )  # fmt: skip
+    except planning.PlanningError as exc:
+        print(f"  planner: tomorrow not planned: {exc}", flush=True)
+        return
+    summary = result.summary
+    print(
+        f"  planner: tomorrow ({tomorrow:%d/%m}) planned: {summary.vehicles_used} trucks,"
+        f" {summary.served}/{summary.stops} stops, {summary.distance_m / 1000:.0f} km;"
+        " choose the date on the live map's route panel",
+        flush=True,
+    )
 
 
 async def _progress(pool: Any) -> None:

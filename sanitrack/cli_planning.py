@@ -4,12 +4,16 @@ blocked, a truck breaks down or a customer calls; progress lines, then a summary
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import getpass
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 import fleet
 import planning
@@ -34,8 +38,11 @@ async def _plan(settings: Settings, args: argparse.Namespace) -> int:
         result = await planning.plan_day(
             conn, tenant.id, local_date, settings.planning, now=now, depot_id=args.depot,
             time_limit_s=args.time_limit_s, engine_name=args.engine,
-            created_by=f"cli by {getpass.getuser()}", say=_say,
+            created_by=f"cli by {getpass.getuser()}", by_area=args.by_area,
+            balance=args.balance, say=_say,
         )  # fmt: skip
+        if args.svg is not None:
+            await _draw(conn, tenant.id, result, args.svg)
     _print_result(result)
     return 0
 
@@ -66,6 +73,41 @@ async def _replan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _streets_import(settings: Settings, args: argparse.Namespace) -> int:
+    from planning.osm import streets_from_geojson
+
+    try:
+        data = orjson.loads(await asyncio.to_thread(args.file.read_bytes))
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise planning.InvalidValue(f"file: {args.file} cannot be read as JSON: {exc}") from None
+    found = streets_from_geojson(data)
+    async with database(settings) as db, db.pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, args.tenant)
+        saved = await planning.save_street_map(
+            conn, tenant.id, found.streets, planning.StreetSource.OSM
+        )
+    print(
+        f"{saved} streets saved for {tenant.slug!r} (the planner routes on them, the live map"
+        f" draws them); {found.skipped} features were not drivable ways",
+        flush=True,
+    )
+    return 0
+
+
+async def _draw(conn: Any, tenant_id: int, result: planning.PlanResult, path: Path) -> None:
+    from planning.drawing import plan_svg
+
+    runs = [await planning.get_route_run(conn, tenant_id, run_id) for run_id in result.run_ids]
+    streets = [street for _, street in await planning.street_rows(conn, tenant_id)]
+    problem = result.problem
+    unserved = [problem.coordinates[problem.jobs[u.job].location] for u in result.solution.unserved]
+    title = f"Kế hoạch #{result.plan_id}: {problem.name}"
+    await asyncio.to_thread(
+        path.write_text, plan_svg(streets, runs, unserved, title), encoding="utf-8"
+    )
+    print(f"  the plan drawn in {path}", flush=True)
+
+
 def _print_result(result: planning.PlanResult) -> None:
     print(f"\nplan #{result.plan_id}: {len(result.run_ids)} route runs\n", flush=True)
     print(result.summary.table(), flush=True)
@@ -78,7 +120,21 @@ def add_planning_commands(commands: Any) -> None:
     plan.add_argument("--depot", type=int, default=None, help="the depot's geofence id")
     plan.add_argument("--time-limit-s", type=float, default=None)
     plan.add_argument("--engine", choices=["pyvrp", "ortools"], default=None)
+    plan.add_argument(
+        "--by-area", action="store_true", help="each truck takes whole areas (địa bàn), balanced"
+    )
+    plan.add_argument(
+        "--balance", action="store_true", help="no truck's day much longer than the mean"
+    )
+    plan.add_argument("--svg", type=Path, default=None, help="draw the plan into this SVG file")
     plan.set_defaults(handler=guard(_plan))
+
+    streets = commands.add_parser(
+        "streets-import", help="load an OpenStreetMap extract (GeoJSON) as the street network"
+    )
+    streets.add_argument("file", type=Path, help="GeoJSON of OSM ways (osmium export)")
+    streets.add_argument("--tenant", required=True)
+    streets.set_defaults(handler=guard(_streets_import))
 
     replan = commands.add_parser("replan", help="re-plan today's remaining stops")
     replan.add_argument("--tenant", required=True)

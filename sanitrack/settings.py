@@ -196,6 +196,9 @@ class DemoSettings(BaseModel):
     interval_s: float = Field(5.0, ge=1, le=30)
     faults: str = Field("light", pattern="^(none|light|default|heavy)$")
     seed: int = 42
+    # The planner plans tomorrow's routes in the background (0: not at all); demos shorter
+    # than five minutes skip it.
+    plan_tomorrow_s: float = Field(20.0, ge=0, le=600)
 
 
 class NotificationSettings(BaseModel):

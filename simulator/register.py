@@ -65,6 +65,10 @@ async def register_scenario(
             staff_ids[vehicle.driver_code] = await fleet.ensure_staff(
                 conn, tenant.id, vehicle.driver_code, vehicle.driver_name, fleet.StaffRole.DRIVER
             )
+            # the planner gives the truck's runs its own driver
+            await fleet.set_truck_shift(
+                conn, tenant.id, vehicle_id, driver_staff_id=staff_ids[vehicle.driver_code]
+            )
             secrets[vehicle.device] = await _device_secret(
                 conn,
                 tenant,

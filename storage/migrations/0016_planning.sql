@@ -60,6 +60,8 @@ CREATE INDEX plans_date ON plans (tenant_id, local_date, id);
 CREATE TABLE plan_unserved (
     plan_id           bigint NOT NULL REFERENCES plans (id) ON DELETE CASCADE,
     service_point_id  bigint NOT NULL REFERENCES service_points (id),
+    code              text NOT NULL DEFAULT '',  -- the point's code and name when planned
+    name              text NOT NULL DEFAULT '',
     reason            text NOT NULL CHECK (reason IN ('demand_above_capacity',
                           'window_unreachable', 'shift_too_short', 'no_vehicle_left',
                           'unreachable_by_road')),

@@ -360,3 +360,17 @@ def test_time_limit_holds_on_200_jobs() -> None:
     assert reports[-1][1] == solution.cost
     _assert_keeps_rules(problem, solution, frozenset())
     assert feasibility.check(problem, solution) == []
+
+
+def test_a_truck_carrying_a_load_unloads_before_it_is_full() -> None:
+    # A re-plan mid-route: 15 of 20 kg aboard, two 5 kg jobs: a dump visit between them.
+    problem = _problem(
+        [0, 10, 20, 30],
+        jobs=[_job("a", 2, demand=5), _job("b", 3, demand=5)],
+        sites=[Site("garage", 0, SiteKind.DEPOT), Site("dump", 1, SiteKind.DUMP)],
+        vehicles=[_vehicle("truck", 20, dumps=(1,), initial_load=(15,))],
+    )
+    solution = _solve(problem)
+    assert solution.unserved == ()
+    kinds = [visit.kind for visit in solution.routes[0].visits]
+    assert kinds.count(VisitKind.DUMP) == 2  # one to make room, one before the garage

@@ -408,6 +408,14 @@ def test_time_limit_holds_on_200_jobs() -> None:
     assert solution.routes
 
 
+def test_a_large_day_the_fleet_can_take_is_served_whole_at_a_short_limit() -> None:
+    # 300 stops, 20 trucks with room to spare: every job required first, nothing left out
+    problem = random_problem(300, seed=3)
+    solution = solve(problem, SolveOptions(time_limit_s=2.0))
+    assert solution.unserved == ()
+    assert solution.runtime_s < 3.0
+
+
 def test_progress_is_reported_about_once_a_second() -> None:
     reports: list[tuple[float, int | None]] = []
     options = SolveOptions(time_limit_s=1.0, progress=lambda s, cost: reports.append((s, cost)))

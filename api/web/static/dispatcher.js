@@ -10,6 +10,7 @@ import { learnServerTime, setTimeZone } from "./format.js";
 import { language, onLanguageChange, setLanguage, t, translatePage } from "./i18n.js";
 import { LiveConnection } from "./live.js";
 import { setupLogin, showLogin } from "./login.js";
+import { PlanningPanel } from "./planning.js";
 import { RoutePanel, StopVisits } from "./routes.js";
 import { el, toast } from "./ui.js";
 import { VehiclePanel } from "./vehicle-panel.js";
@@ -17,6 +18,7 @@ import { VehicleLayer } from "./vehicles.js";
 
 const OFFLINE_CHECK_MS = 5000;
 const POSITIONS_POLL_MS = 5000; // only when the feed does not carry positions
+const PLANNING_ROLES = new Set(["admin", "dispatcher"]); // the others read plans
 const $ = (id) => document.getElementById(id);
 
 const directory = new Directory();
@@ -28,6 +30,7 @@ const session = {
   vehicles: null,
   alerts: null,
   routes: null,
+  planning: null,
   vehiclePanel: null,
   visits: new StopVisits(),
   timers: [],
@@ -88,7 +91,7 @@ async function startSession(user) {
     const map = createMap(config);
     await directory.load();
     fillVehicleSearch();
-    createParts(map, config);
+    createParts(map, config, me);
     startLive();
     session.timers.push(setInterval(() => session.vehicles.tick(), OFFLINE_CHECK_MS));
     await Promise.all([
@@ -115,7 +118,7 @@ function createMap(config) {
   return map;
 }
 
-function createParts(map, config) {
+function createParts(map, config, me) {
   const vehicles = new VehicleLayer(map, {
     directory,
     onSelect: selectVehicle,
@@ -145,6 +148,8 @@ function createParts(map, config) {
   session.routes = new RoutePanel({
     map,
     elements: {
+      title: $("routes-title"),
+      date: $("route-date"),
       select: $("route-select"),
       search: $("route-search"),
       inView: $("route-in-view"),
@@ -163,6 +168,17 @@ function createParts(map, config) {
       if (record) selectVehicle(record.position.device_id, true);
       else toast(t("vehicle.no_position"));
     },
+    onDateChange: (date, today) => session.planning?.setDate(date, today),
+  });
+  session.planning = new PlanningPanel({
+    map,
+    root: $("plan-panel"),
+    toggle: $("plan-toggle"),
+    canPlan: PLANNING_ROLES.has(me.role),
+    directory,
+    runsOfDay: () => session.routes.runs,
+    onPlanned: () => session.routes.reload().catch((failure) => session.routes.failed(failure)),
+    onShowRun: (runId) => session.routes.select(runId).catch((failure) => session.routes.failed(failure)),
   });
   session.vehiclePanel = new VehiclePanel({
     map,
@@ -350,6 +366,7 @@ function relabel() {
   showConnection(session.connection, session.connectionDetail);
   session.alerts?.relabel();
   session.routes?.relabel();
+  session.planning?.relabel();
   session.vehicles?.relabel();
   session.vehiclePanel?.relabel();
 }
@@ -362,6 +379,11 @@ function exposeTestHelpers() {
       alertIds: () => session.alerts?.ids() ?? [],
       trackPointCount: () => session.vehiclePanel?.replay.count() ?? 0,
       connection: () => session.connection,
+      /** Where (x, y in the map's box) a place is drawn: to click the map at a place. */
+      mapPoint: (lat, lon) => {
+        const point = session.map?.latLngToContainerPoint([lat, lon]);
+        return point ? [point.x, point.y] : null;
+      },
     }),
     writable: false,
     configurable: false,

@@ -1,10 +1,11 @@
-// Today's planned routes (ARCHITECTURE §8): the list with its filters, and the chosen
-// route drawn on the map: its expected path inside its corridor, its stops coloured by
-// status (recoloured live by stop visits and missed-stop alerts), its compliance.
+// The planned routes of a date, today unless the dispatcher picks another (ARCHITECTURE §8):
+// the list with its filters, and the chosen route drawn on the map: its expected path
+// inside its corridor, its stops coloured by status (recoloured live by stop visits and
+// missed-stop alerts), its compliance.
 
 import { get, query } from "./api.js";
 import { clockMinutes, clockTime, km, localDate, percent, serverNow } from "./format.js";
-import { t, tOr } from "./i18n.js";
+import { locale, t, tOr } from "./i18n.js";
 import { debounce, el, toast } from "./ui.js";
 import { ALERT_KINDS } from "./alerts.js";
 
@@ -59,6 +60,18 @@ function runRank(run) {
   return RUN_ORDER[run.status] ?? 1;
 }
 
+/** "08/12/2026" for "2026-12-08", in the page's language. */
+export function dateText(date) {
+  const at = Date.parse(`${date}T00:00:00Z`);
+  if (Number.isNaN(at)) return String(date ?? "");
+  return new Intl.DateTimeFormat(locale(), {
+    timeZone: "UTC",
+    day: "2-digit",
+    month: "2-digit",
+    year: "numeric",
+  }).format(at);
+}
+
 function metresPerPixel(map, lat) {
   return (40075016.686 * Math.abs(Math.cos((lat * Math.PI) / 180))) / 2 ** (map.getZoom() + 8);
 }
@@ -67,20 +80,25 @@ export class RoutePanel {
   /**
    * @param {object} options
    * @param {L.Map} options.map
-   * @param {object} options.elements select, search, inView, count, details, summary, vehicleButton
+   * @param {object} options.elements title, date, select, search, inView, count, details,
+   *   summary, vehicleButton
    * @param {StopVisits} options.visits
    * @param {object} options.vehicles the VehicleLayer
    * @param {(routeRunId: number) => object[]} options.alertsFor unresolved alerts of a run
    * @param {(vehicleId: number) => void} options.onShowVehicle
+   * @param {(date: string, today: boolean) => void} options.onDateChange
    */
-  constructor({ map, elements, visits, vehicles, alertsFor, onShowVehicle }) {
+  constructor({ map, elements, visits, vehicles, alertsFor, onShowVehicle, onDateChange }) {
     this.map = map;
     this.elements = elements;
     this.visits = visits;
     this.vehicles = vehicles;
     this.alertsFor = alertsFor;
     this.onShowVehicle = onShowVehicle;
+    this.onDateChange = onDateChange || (() => {});
     this.date = null;
+    this.followsToday = true; // the date moves on at midnight only while it is today's
+    this.loads = 0; // the answer of an earlier load, for another date, is dropped
     this.runs = [];
     this.bounds = new Map(); // route run id -> L.LatLngBounds of its path and stops
     this.fetching = new Set();
@@ -105,10 +123,25 @@ export class RoutePanel {
     elements.vehicleButton.addEventListener("click", () => {
       if (this.selected?.detail.vehicle_id != null) this.onShowVehicle(this.selected.detail.vehicle_id);
     });
+    elements.date.addEventListener("change", () => {
+      const wanted = elements.date.value;
+      if (!wanted) {
+        elements.date.value = this.date; // a cleared field goes back to the date shown
+        return;
+      }
+      this.setDate(wanted).catch((failure) => this.failed(failure));
+    });
     setInterval(() => {
-      // A new local day: today's routes are other routes.
-      if (this.date !== null && localDate(serverNow()) !== this.date) {
-        this.load().catch((failure) => this.failed(failure));
+      // A new local day: today's routes are other routes (unless another date was chosen);
+      // the chosen date may have become today.
+      const today = localDate(serverNow());
+      if (this.date === null) return;
+      if (this.followsToday && today !== this.date) {
+        this.setDate(today).catch((failure) => this.failed(failure));
+      } else if (!this.followsToday && today === this.date) {
+        this.followsToday = true;
+        this.fillTitle();
+        this.onDateChange(this.date, true);
       }
     }, 60000);
   }
@@ -117,9 +150,39 @@ export class RoutePanel {
     toast(`${t("error.routes")}: ${failure.reason || failure.message}`, "error");
   }
 
+  isToday() {
+    return this.date === localDate(serverNow());
+  }
+
+  /** Show another date's routes ("YYYY-MM-DD"). */
+  async setDate(date) {
+    if (date === this.date) return;
+    this.date = date;
+    this.followsToday = this.isToday();
+    await this.select(null);
+    this.fillTitle();
+    this.onDateChange(this.date, this.isToday());
+    await this.load();
+  }
+
+  fillTitle() {
+    this.elements.date.value = this.date || "";
+    this.elements.title.textContent = this.isToday()
+      ? t("routes.title")
+      : t("routes.title_date", { date: dateText(this.date) });
+  }
+
   async load() {
-    this.date = localDate(serverNow());
-    this.runs = await get(`/api/v1/route-runs?${query({ date: this.date })}`);
+    if (this.date === null) {
+      this.date = localDate(serverNow());
+      this.fillTitle();
+      this.onDateChange(this.date, true);
+    }
+    const date = this.date;
+    const loading = ++this.loads;
+    const runs = await get(`/api/v1/route-runs?${query({ date })}`);
+    if (loading !== this.loads) return; // a newer load (another date) is under way
+    this.runs = runs;
     for (const run of this.runs) {
       if (run.bbox) {
         const [west, south, east, north] = run.bbox;
@@ -411,6 +474,7 @@ export class RoutePanel {
   }
 
   relabel() {
+    if (this.date !== null) this.fillTitle();
     this.renderOptions();
     if (this.selected) {
       this.fillHeader(this.selected.run, this.selected.detail);
