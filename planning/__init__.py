@@ -43,6 +43,7 @@ from planning.streets import (
     street_map_geojson,
     street_rows,
 )
+from planning.summary import PlanSummary
 
 __all__ = [
     "LOCAL_ZONE",
@@ -55,6 +56,7 @@ __all__ = [
     "NotFound",
     "PlanRecord",
     "PlanResult",
+    "PlanSummary",
     "PlanningError",
     "Replan",
     "ReplanReason",

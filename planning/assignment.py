@@ -3,7 +3,7 @@
 Companies often keep a crew on the same streets every day: the collectors know the
 households and the households know when the truck comes. ``solve_by_area`` gives each
 truck whole areas (longest first, to the truck with the most of its shift still free), then
-orders each truck's stops with the engine. Stops with no area count as areas of one.
+orders each truck's stops with the engine. Stops with no area go with the nearest truck.
 ``solve_balanced`` keeps the stops free to move but caps every truck's day near the day's
 work per truck.
 """
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from planning.engine import Engine, SolveOptions
+from planning.errors import InvalidValue
 from planning.problem import Problem, Route, Solution, Unserved, solution_cost
 
 # A balanced plan's longest working day, as a share of the day's work per truck; each try
@@ -24,6 +25,9 @@ from planning.problem import Problem, Route, Solution, Unserved, solution_cost
 BALANCE_SLACK = 1.15
 BALANCE_LOOSEN = 1.25
 BALANCE_ATTEMPTS = 3
+# How much an area's distance from a truck's first area weighs against the truck's booked
+# share of its shift (the farthest trip in the city counts as this share).
+AREA_NEARNESS = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +38,11 @@ class AreaLoad:
 
 
 def area_loads(problem: Problem, jobs: Sequence[int]) -> list[AreaLoad]:
+    """The areas of ``jobs`` (stops with no area left out), largest workload first."""
     by_area: dict[str, list[int]] = defaultdict(list)
     for index in jobs:
-        area = problem.jobs[index].area
-        by_area[area or f"#{index}"].append(index)
+        if problem.jobs[index].area:
+            by_area[problem.jobs[index].area].append(index)
     return sorted(
         (
             AreaLoad(area, tuple(members), _work_s(problem, members))
@@ -48,18 +53,39 @@ def area_loads(problem: Problem, jobs: Sequence[int]) -> list[AreaLoad]:
 
 
 def assign_areas(problem: Problem, jobs: Sequence[int]) -> dict[int, list[int]]:
-    """Vehicle index -> its job indexes (longest-processing-time-first balancing)."""
+    """Vehicle index -> its job indexes. Areas go largest first to the truck where it adds
+    least, counting both its booked share of the shift and how far the area lies from the
+    truck's first area (so a truck's areas are neighbours); a stop with no area goes with
+    the truck of the nearest stop that has one."""
+    loads = area_loads(problem, jobs)
+    if not loads:
+        raise InvalidValue("by_area: no stop has an area (địa bàn); give the points areas")
+    durations = problem.matrix.durations_s
+    farthest_s = max(1, int(durations.max()))
     shift_s = [
         min(v.shift.end_s - v.shift.start_s, v.max_duration_s or math.inf) for v in problem.vehicles
     ]
     booked = [0] * len(problem.vehicles)
+    anchor: dict[int, int] = {}  # vehicle -> location of its first area
     assigned: dict[int, list[int]] = defaultdict(list)
-    for load in area_loads(problem, jobs):
-        vehicle = min(
-            range(len(problem.vehicles)), key=lambda v: ((booked[v] + load.work_s) / shift_s[v], v)
-        )
+    for load in loads:
+        here = problem.jobs[load.jobs[0]].location
+
+        def added(v: int, here: int = here, work_s: int = load.work_s) -> tuple[float, int]:
+            away = int(durations[anchor[v], here]) / farthest_s if v in anchor else 0.0
+            return (booked[v] + work_s) / shift_s[v] + AREA_NEARNESS * away, v
+
+        vehicle = min(range(len(problem.vehicles)), key=added)
+        anchor.setdefault(vehicle, here)
         booked[vehicle] += load.work_s
         assigned[vehicle].extend(load.jobs)
+    owner = {job: vehicle for vehicle, members in assigned.items() for job in members}
+    placed = list(owner)
+    for index in jobs:
+        if index not in owner:
+            here = problem.jobs[index].location
+            nearest = min(placed, key=lambda j: (durations[here, problem.jobs[j].location], j))
+            assigned[owner[nearest]].append(index)
     return dict(assigned)
 
 
@@ -132,7 +158,8 @@ def solve_balanced(problem: Problem, engine: Engine, options: SolveOptions) -> S
     cap_s = BALANCE_SLACK * work_s / len(problem.vehicles)
     for attempt in range(BALANCE_ATTEMPTS):
         left_s = options.time_limit_s - (time.monotonic() - started)
-        share_s = max(1.0, left_s / (BALANCE_ATTEMPTS - attempt))
+        # the first try usually holds: it gets most of the time, a looser one the rest
+        share_s = max(1.0, left_s * (0.7 if attempt < BALANCE_ATTEMPTS - 1 else 1.0))
         capped = replace(
             problem,
             vehicles=tuple(

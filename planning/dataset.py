@@ -90,11 +90,15 @@ def problem_of(
     settings: PlanningSettings,
     *,
     name: str = "",
+    extra_points: Sequence[tuple[float, float]] = (),
 ) -> Problem:
+    """The day as a problem; ``extra_points`` (lat, lon) get matrix rows after the service
+    points (where re-planned trucks are now), in the same single matrix computation."""
     if not day.trucks:
         raise InvalidValue("vehicles: no truck with a capacity is in service at this depot")
     points_latlon = [centre(day.depot), *(centre(d) for d in day.dumps)]
     points_latlon += [(p.lat, p.lon) for p in day.points]
+    points_latlon += extra_points
     matrix = provider.travel(points_latlon)
     with_volume = any(t.capacity_m3 for t in day.trucks)
     dimensions = ("kg", "l") if with_volume else ("kg",)

@@ -11,7 +11,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -170,13 +170,7 @@ async def plan_day(
         solution = await asyncio.to_thread(solve_balanced, problem, engine, options)
     else:
         solution = await solve_in_thread(problem, engine, options)
-    solution = Solution(
-        solution.routes,
-        (*hopeless, *solution.unserved),
-        solution.cost,
-        solution.engine,
-        solution.runtime_s,
-    )
+    solution = replace(solution, unserved=(*hopeless, *solution.unserved))
     summary = summarize(problem, solution)
     tell("storing the plan")
     plan_id, run_ids = await store_plan(

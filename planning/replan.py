@@ -36,7 +36,7 @@ from planning.planner import (
     store_plan,
     unservable,
 )
-from planning.problem import Problem, Site, SiteKind, Solution, TimeWindow
+from planning.problem import Problem, Site, SiteKind, TimeWindow
 from planning.service import list_route_runs
 from planning.streets import street_rows
 from planning.summary import summarize
@@ -138,13 +138,7 @@ async def replan(
         skip_jobs=frozenset(u.job for u in hopeless),
     )
     solution = await solve_in_thread(problem, engine_named(settings.engine), options)
-    solution = Solution(
-        solution.routes,
-        (*hopeless, *solution.unserved),
-        solution.cost,
-        solution.engine,
-        solution.runtime_s,
-    )
+    solution = replace(solution, unserved=(*hopeless, *solution.unserved))
     summary = summarize(problem, solution)
     replaced = {t.run.vehicle_id: t.run.id for t in affected}
     plan_id, run_ids = await store_plan(
@@ -275,12 +269,10 @@ def _problem(
         points=tuple(p for p in day.points if p.id in remaining),
         trucks=(*(in_service[t.run.vehicle_id] for t in movers), *spares),
     )
-    base = problem_of(kept, provider, settings)
     # Each truck starts from where it is: extra matrix rows after the plan's own.
     starts = [(t.lat, t.lon) for t in movers]
-    coordinates = list(base.coordinates) + starts
-    matrix = provider.travel(coordinates)
-    first = len(base.coordinates)
+    base = problem_of(kept, provider, settings, extra_points=starts)
+    first = len(base.coordinates) - len(starts)
     sites = list(base.sites)
     now_s = seconds_of(day.local_date, now)
     vehicles = [
@@ -310,8 +302,6 @@ def _problem(
         name=f"{base.name} re-plan",
         sites=tuple(sites),
         vehicles=tuple(vehicles),
-        matrix=matrix,
-        coordinates=tuple(coordinates),
     )
     return problem, kept
 

@@ -150,12 +150,23 @@ def add_billing_commands(commands: Any, guarded: Callable[[Any], Any]) -> None:
 
 
 def guard(handler: Callable[[Settings, argparse.Namespace], Any]) -> Callable[..., Any]:
-    async def guarded(settings: Settings, args: argparse.Namespace) -> int:
-        try:
-            result: int = await handler(settings, args)
-        except billing.BillingError as exc:
-            print(f"sanitrack: {exc}", file=sys.stderr)
-            return 1
-        return result
+    return guarded_by(billing.BillingError)(handler)
 
-    return guarded
+
+def guarded_by(
+    *errors: type[Exception],
+) -> Callable[[Callable[[Settings, argparse.Namespace], Any]], Callable[..., Any]]:
+    """Wrap a command's handler so that ``errors`` print as one line and exit 1."""
+
+    def wrap(handler: Callable[[Settings, argparse.Namespace], Any]) -> Callable[..., Any]:
+        async def guarded(settings: Settings, args: argparse.Namespace) -> int:
+            try:
+                result: int = await handler(settings, args)
+            except errors as exc:
+                print(f"sanitrack: {exc}", file=sys.stderr)
+                return 1
+            return result
+
+        return guarded
+
+    return wrap

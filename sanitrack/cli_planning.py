@@ -7,8 +7,6 @@ import argparse
 import asyncio
 import datetime as dt
 import getpass
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +16,7 @@ import orjson
 import fleet
 import planning
 from sanitrack.app import database
+from sanitrack.cli_billing import guarded_by
 from sanitrack.settings import Settings
 
 
@@ -113,6 +112,10 @@ def _print_result(result: planning.PlanResult) -> None:
     print(result.summary.table(), flush=True)
 
 
+# planning errors (a bad date, no depot, no feasible plan) print as one line
+guard = guarded_by(planning.PlanningError)
+
+
 def add_planning_commands(commands: Any) -> None:
     plan = commands.add_parser("plan", help="plan a depot's collection routes for a day")
     plan.add_argument("--tenant", required=True, help="the company's slug")
@@ -146,15 +149,3 @@ def add_planning_commands(commands: Any) -> None:
     replan.add_argument("--radius-m", type=float, default=30.0, help="around --blocked")
     replan.add_argument("--note", default="")
     replan.set_defaults(handler=guard(_replan))
-
-
-def guard(handler: Callable[[Settings, argparse.Namespace], Any]) -> Callable[..., Any]:
-    async def guarded(settings: Settings, args: argparse.Namespace) -> int:
-        try:
-            result: int = await handler(settings, args)
-        except planning.PlanningError as exc:
-            print(f"sanitrack: {exc}", file=sys.stderr)
-            return 1
-        return result
-
-    return guarded
