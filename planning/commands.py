@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +22,9 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from planning.dataset import LOCAL_ZONE
 from planning.models import RouteRun
+from sanitrack.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +85,22 @@ async def queue_route_commands(
 
 
 async def send_route_commands(
-    conn: AsyncConnection[Any], publish: Publish, limit: int = 100
+    conn: AsyncConnection[Any], publish: Publish, now: dt.datetime, limit: int = 100
 ) -> int:
-    """Publish unsent commands, oldest first; each is marked sent (or its error kept) in
-    its own transaction. How many were sent."""
+    """Publish unsent commands, oldest first, of runs still to drive (planned or under way,
+    for the local today or tomorrow of ``now``: yesterday's routes are no use to a truck);
+    marked sent, or the error kept, in one transaction. How many were sent."""
     sent = 0
     failure: aiomqtt.MqttError | None = None
+    today = now.astimezone(LOCAL_ZONE).date()
     async with conn.transaction():
         cursor = await conn.execute(
-            "SELECT id, topic, payload FROM route_commands WHERE sent_at IS NULL"
-            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-            (limit,),
+            "SELECT c.id, c.topic, c.payload FROM route_commands c"
+            " JOIN route_runs r ON r.id = c.route_run_id"
+            " WHERE c.sent_at IS NULL AND r.status IN ('planned', 'active')"
+            " AND r.local_date BETWEEN %s AND %s"
+            " ORDER BY c.id LIMIT %s FOR UPDATE OF c SKIP LOCKED",
+            (today, today + dt.timedelta(days=1), limit),
         )
         for command_id, topic, payload in await cursor.fetchall():
             try:
@@ -117,9 +125,13 @@ async def send_route_commands(
 async def route_command_loop(
     pool: AsyncConnectionPool[Any],
     connect: Callable[[], contextlib.AbstractAsyncContextManager[aiomqtt.Client]],
+    clock: Clock,
     interval_s: float = 1.0,
+    start_after_s: float = 5.0,
 ) -> None:
-    """Send queued route commands until cancelled; ``connect`` opens the MQTT client."""
+    """Send queued route commands until cancelled; ``connect`` opens the MQTT client. It
+    starts ``start_after_s`` late: a restarted ingest first catches up on its devices."""
+    await asyncio.sleep(start_after_s)
     delay_s = 1.0
     while True:
         try:
@@ -131,7 +143,7 @@ async def route_command_loop(
 
                 while True:
                     async with pool.connection() as conn:
-                        await send_route_commands(conn, publish)
+                        await send_route_commands(conn, publish, clock.now())
                     await asyncio.sleep(interval_s)
         except aiomqtt.MqttError as exc:
             log.warning("route commands: broker unreachable, retrying", extra={"error": str(exc)})

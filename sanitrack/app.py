@@ -292,6 +292,7 @@ async def alerts_runtime(
                     lambda: alerts.publisher_client(
                         endpoint, f"{settings.ingest.client_id}-routes"
                     ),
+                    SystemClock(),
                 )
             )
         bus = alerts.LocalBus()

@@ -17,6 +17,7 @@ import pytest
 import alerts
 import planning
 from planning.commands import route_command_loop
+from sanitrack.clock import ManualClock
 from sanitrack.settings import PlanningSettings
 from simulator import ScenarioConfig, build_scenario, register_scenario
 from storage import Pool
@@ -24,6 +25,7 @@ from tests.support import BrokerUnderTest, wait_for
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
 DAY = dt.date(2026, 12, 7)
+PLANNED_AT = dt.datetime(2026, 12, 7, 4, 0, tzinfo=LOCAL)  # the morning the routes are for
 
 
 async def _planned_city(pool: Pool) -> tuple[str, list[int]]:
@@ -53,7 +55,11 @@ async def test_queued_route_commands_reach_the_trucks_cmd_topic(
 
     async with alerts.publisher_client(endpoint, f"truck-{uuid.uuid4().hex[:6]}") as truck:
         await truck.subscribe(f"sanitrack/{slug}/dev/+/cmd", qos=1)
-        sender = asyncio.create_task(route_command_loop(pool, connect, interval_s=0.1))
+        sender = asyncio.create_task(
+            route_command_loop(
+                pool, connect, ManualClock(PLANNED_AT), interval_s=0.1, start_after_s=0
+            )
+        )
         try:
             async with asyncio.timeout(10):
                 async for message in truck.messages:
@@ -94,7 +100,7 @@ async def test_a_failed_send_keeps_the_command_and_its_error(pool: Pool) -> None
 
     async with pool.connection() as conn:
         with pytest.raises(aiomqtt.MqttError):
-            await planning.send_route_commands(conn, broken)
+            await planning.send_route_commands(conn, broken, PLANNED_AT)
         cursor = await conn.execute(
             "SELECT count(*) FILTER (WHERE sent_at IS NULL), max(error) FROM route_commands"
             " WHERE route_run_id = ANY(%s)",
@@ -104,3 +110,23 @@ async def test_a_failed_send_keeps_the_command_and_its_error(pool: Pool) -> None
     assert row is not None
     assert row[0] == len(run_ids)
     assert row[1] == "broker gone"
+
+
+async def test_yesterdays_and_cancelled_routes_are_not_sent(pool: Pool) -> None:
+    _, run_ids = await _planned_city(pool)
+    sent: list[str] = []
+
+    async def publish(topic: str, payload: bytes) -> None:
+        sent.append(topic)
+
+    async with pool.connection() as conn:
+        # two days later the routes are stale: nothing goes out
+        later = PLANNED_AT + dt.timedelta(days=2)
+        assert await planning.send_route_commands(conn, publish, later) == 0
+        await conn.execute(
+            "UPDATE route_runs SET status = 'cancelled' WHERE id = %s", (run_ids[0],)
+        )
+        await conn.commit()
+        count = await planning.send_route_commands(conn, publish, PLANNED_AT)
+    assert count == len(run_ids) - 1  # every run but the cancelled one
+    assert len(sent) == count
