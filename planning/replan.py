@@ -113,6 +113,11 @@ async def replan(
         raise InvalidValue(f"date: no planned run of {local_date} is under way to re-plan")
     trucks = await _trucks_now(conn, tenant_id, runs, now)
     affected = _affected(trucks, event)
+    if not affected and event.block is not None:
+        raise InvalidValue(
+            f"block: no planned run passes within {event.block.radius_m:.0f} m of it; the"
+            " closure is recorded and later plans avoid it"
+        )
     provider, matrix_kind = await matrix_provider(conn, tenant_id, settings, now)
     new_point = None
     if event.service_point_id is not None:
