@@ -1,11 +1,13 @@
 """Kill the ingest process mid-stream (SIGKILL) and start it again: no fix is lost.
 
-The stream is paced at ~50 messages/s so that what arrives while ingest is
-down stays inside the broker's queue for its session (Mosquitto's default
-``max_queued_messages`` is 1,000; deploy/mosquitto/mosquitto.conf raises it),
-even when the restarted ingest is slow to start on a loaded CI machine (at
-100 messages/s a full-suite run once lost 50 fixes here; alone it passed three
-times out of three).
+The stream goes on while ingest is down, and the broker holds what arrives for
+the ingest's persistent session. A broker holds only so much for one session
+(Mosquitto's ``max_queued_messages``, 1,000 by default, counts messages in flight
+too; deploy/mosquitto/mosquitto.conf raises it) and drops the rest by design, so
+the publishers here wait whenever the broker would hold more than ``BACKLOG``
+messages for the ingest. Pacing by rate alone was not enough: on a loaded CI
+machine the restarted ingest took long enough to connect that the default
+Mosquitto dropped 50 to 100 fixes ("Outgoing messages are being dropped").
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import secrets
 import signal
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiomqtt
 import orjson
@@ -28,6 +32,7 @@ from tests.support import BrokerUnderTest, DeviceUnderTest, make_devices, wait_f
 
 FIXES_PER_DEVICE = 300
 BURST = 5
+BACKLOG = 400  # published, not yet stored: well under the broker's 1,000
 AMQTT_IN_FLIGHT_LOSS = (
     "amqtt 0.12 may drop QoS 1 messages in flight to a subscriber that dies: it waits 5 s"
     " for the PUBACK, then discards them without redelivery. The embedded broker is for"
@@ -55,7 +60,25 @@ def start_ingest(
     return subprocess.Popen([sys.executable, "-m", "sanitrack.cli", "ingest"], env=env)
 
 
-async def publish_slowly(broker: BrokerUnderTest, device: DeviceUnderTest) -> None:
+class Pacer:
+    """Lets publishers go on while fewer than ``BACKLOG`` messages wait to be stored."""
+
+    def __init__(self, stored: Callable[[], Awaitable[int]]) -> None:
+        self._stored = stored
+        self.published = 0
+        self.may_publish = asyncio.Event()
+        self.may_publish.set()
+
+    async def watch(self) -> None:
+        while True:
+            if self.published - await self._stored() < BACKLOG:
+                self.may_publish.set()
+            else:
+                self.may_publish.clear()
+            await asyncio.sleep(0.05)
+
+
+async def publish_slowly(broker: BrokerUnderTest, device: DeviceUnderTest, pacer: Pacer) -> None:
     async with aiomqtt.Client(
         broker.host,
         broker.port,
@@ -64,6 +87,8 @@ async def publish_slowly(broker: BrokerUnderTest, device: DeviceUnderTest) -> No
         max_inflight_messages=50,
     ) as client:
         for start in range(0, FIXES_PER_DEVICE, BURST):
+            await pacer.may_publish.wait()
+            pacer.published += BURST
             await asyncio.gather(
                 *(
                     client.publish(
@@ -84,6 +109,22 @@ async def publish_slowly(broker: BrokerUnderTest, device: DeviceUnderTest) -> No
             await asyncio.sleep(BURST / 5)  # 5 fixes/s per device: 50 messages/s in all
 
 
+async def missing_fixes(conn: Any) -> str:
+    """Which fixes are not stored, as device: first-last ranges of their seq numbers."""
+    cursor = await conn.execute(
+        "SELECT device_id, array_agg(round(extract(epoch FROM time))::bigint ORDER BY time)"
+        " FROM positions GROUP BY device_id ORDER BY device_id"
+    )
+    start = int(START.timestamp())
+    lines = []
+    for device_id, epochs in await cursor.fetchall():
+        have = {(epoch - start) // 5 for epoch in epochs}
+        gone = [n for n in range(FIXES_PER_DEVICE) if n not in have]
+        if gone:
+            lines.append(f"device {device_id}: {len(gone)} missing, seq {gone[0]}..{gone[-1]}")
+    return "; ".join(lines) or "none missing per device (a device stored nothing?)"
+
+
 async def test_sigkill_mid_stream_loses_nothing(
     pool: Pool, broker: BrokerUnderTest, database_url: str, request: pytest.FixtureRequest
 ) -> None:
@@ -96,10 +137,12 @@ async def test_sigkill_mid_stream_loses_nothing(
         async with pool.connection() as conn:
             return await count_positions(conn)
 
+    pacer = Pacer(stored)
+    watching = asyncio.create_task(pacer.watch())
     first = start_ingest(database_url, broker, client_id)
     try:
         await asyncio.sleep(3)  # connected and subscribed (persistent session now exists)
-        publishing = asyncio.gather(*(publish_slowly(broker, d) for d in devices))
+        publishing = asyncio.gather(*(publish_slowly(broker, d, pacer) for d in devices))
         while await stored() < 800:
             assert first.poll() is None, "ingest exited early"
             await asyncio.sleep(0.05)
@@ -116,8 +159,10 @@ async def test_sigkill_mid_stream_loses_nothing(
             second.send_signal(signal.SIGTERM)
             assert second.wait(20) == 0  # a clean stop on SIGTERM
     finally:
+        watching.cancel()
         if first.poll() is None:
             first.kill()
-    assert total == 10 * FIXES_PER_DEVICE
+    assert killed_at < pacer.published, "nothing was waiting for the restarted ingest"
     async with pool.connection() as conn:
+        assert total == 10 * FIXES_PER_DEVICE, await missing_fixes(conn)
         assert await count_dead_letters(conn) == 0
