@@ -1,7 +1,7 @@
 """HTTP API, WebSocket live feed, dispatcher pages and the operations endpoints."""
 
 from api.auth import Authenticator, Principal, SessionTokens, StaticTokens, bearer_token
-from api.live import AlertBus, BusSubscription, LiveFeed, live_router
+from api.live import AlertBus, BusSubscription, LiveFeed, install_live
 from api.live_messages import (
     POSITION_COLUMNS,
     LiveFilter,
@@ -31,7 +31,7 @@ __all__ = [
     "StaticTokens",
     "alert_json",
     "bearer_token",
-    "live_router",
+    "install_live",
     "ops_app",
     "position_json",
     "position_row",

@@ -12,7 +12,9 @@ holding the latest fix of each device that moved, as compact rows (a thousand ve
 1 Hz are ~60 kB/s per client; what does not change, such as the device's name and kind,
 is in the snapshot and in /api/v1/devices): a client that reads slowly gets fewer,
 fresher frames rather than a backlog, and is closed with 4408 when positions have waited
-for it longer than ``max_position_lag_s``.
+for it longer than ``max_position_lag_s``. A client that follows a whole tenant and has
+nothing waiting gets the tick's frame written straight to its socket, the same bytes for
+all such clients (api/live_wire.py); the others go through their sender.
 
 The conversation on ``GET /ws/live``::
 
@@ -41,7 +43,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, Protocol
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from alerts.models import AlertEvent, StopVisit
@@ -62,6 +64,7 @@ from api.live_messages import (
     utc_text,
     visit_json,
 )
+from api.live_wire import DirectSocket, ServerSendMiddleware, direct_socket, text_frame
 from sanitrack.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -110,6 +113,7 @@ class _Connection:
         self.close_code: int | None = None  # set when the server ends the connection
         self.close_reason = ""
         self.ended = asyncio.Event()
+        self.direct: DirectSocket | None = None  # the socket, when frames may go straight in
         self._max_queued = max_queued
         self._outbox: deque[str] = deque()
         self._held: list[str] | None = None
@@ -178,6 +182,16 @@ class _Connection:
             if self._held is None:
                 self._not_empty.set()
 
+    def idle(self) -> bool:
+        """Nothing waits to be sent and no snapshot is being taken: a frame may go now."""
+        return (
+            not self._outbox
+            and not self._positions
+            and self._shared is None
+            and self._held is None
+            and not self.ended.is_set()
+        )
+
     def _absorb_shared(self) -> None:
         """Fold a shared frame not yet sent into the pending positions (they are newer)."""
         if self._shared is not None:
@@ -235,24 +249,37 @@ def _by_device(position: LivePosition) -> int:
     return position.device_id
 
 
+def _positions_json(rows: Mapping[int, bytes]) -> bytes:
+    return _POSITIONS_HEAD + b",".join(rows.values()) + b"]}"
+
+
 def _positions_frame(rows: Mapping[int, bytes]) -> str:
-    return (_POSITIONS_HEAD + b",".join(rows.values()) + b"]}").decode()
+    return _positions_json(rows).decode()
 
 
 class _SharedPositions:
-    """One tenant's positions of one tick; its frame is built at most once."""
+    """One tenant's positions of one tick; its frame, and its bytes on the wire, are built
+    at most once."""
 
-    __slots__ = ("_frame", "rows")
+    __slots__ = ("_frame", "_wire", "rows")
 
     def __init__(self, rows: dict[int, bytes]) -> None:
         self.rows = rows
         self._frame: str | None = None
+        self._wire: bytes | None = None
 
     @property
     def frame(self) -> str:
         if self._frame is None:
             self._frame = _positions_frame(self.rows)
         return self._frame
+
+    @property
+    def wire(self) -> bytes:
+        """The whole WebSocket frame, as every client's socket gets it."""
+        if self._wire is None:
+            self._wire = text_frame(_positions_json(self.rows))
+        return self._wire
 
 
 # ---------------------------------------------------------------- the feed
@@ -314,6 +341,15 @@ class LiveFeed:
             ["reason"],
             registry=self.registry,
         )
+        frames = Counter(
+            "sanitrack_live_position_ticks",
+            "Positions of a tick given to a client: written straight to its socket (direct),"
+            " or queued for its sender (queued: filtered, busy or backed-up clients)",
+            ["path"],
+            registry=self.registry,
+        )
+        self._ticks_direct = frames.labels("direct")
+        self._ticks_queued = frames.labels("queued")
 
     @property
     def clients(self) -> int:
@@ -386,18 +422,27 @@ class LiveFeed:
             for tenant, batch in by_tenant.items()
         }
         now = self._clock.monotonic()
+        direct_ticks = queued_ticks = 0
         for connection in self._connections:
             tenant_id = connection.principal.tenant_id
             if tenant_id not in by_tenant or not connection.wants_positions_of(tenant_id):
                 continue
             assert connection.subscription is not None
             if connection.subscription.filter.everything:
-                connection.offer_positions(whole[tenant_id], now)
+                shared = whole[tenant_id]
+                direct = connection.direct
+                if direct is not None and connection.idle() and direct.write(shared.wire):
+                    direct_ticks += 1
+                    continue
+                connection.offer_positions(shared, now)
             else:
                 connection.offer_positions(by_tenant[tenant_id], now)
+            queued_ticks += 1
             waiting = connection.positions_waiting_since
             if waiting is not None and now - waiting > self._max_position_lag_s:
                 self._drop_too_slow(connection)
+        self._ticks_direct.inc(direct_ticks)
+        self._ticks_queued.inc(queued_ticks)
 
     # -------------------------------------------------------- the pump
 
@@ -497,6 +542,7 @@ class LiveFeed:
             await websocket.close(CLOSE_FORBIDDEN, f"the role {principal.role} may not follow")
             return
         connection = _Connection(principal, self._max_queued_per_client)
+        connection.direct = direct_socket(websocket.scope)
         self._connections.add(connection)
         self._clients_gauge.set(self.clients)
         try:
@@ -621,8 +667,10 @@ def _delta(item: FeedItem) -> dict[str, Any]:
     return {"type": "stop_visit", "visit": visit_json(item)}
 
 
-def live_router(feed: LiveFeed) -> APIRouter:
-    """``GET /ws/live`` served by ``feed``; run ``feed.run()`` beside the server."""
+def install_live(app: FastAPI, feed: LiveFeed) -> None:
+    """``GET /ws/live`` served by ``feed`` on ``app``, with each client's socket at hand for
+    the positions frames (``ServerSendMiddleware``); run ``feed.run()`` beside the server."""
     router = APIRouter()
     router.add_api_websocket_route("/ws/live", feed.serve, name="live")
-    return router
+    app.include_router(router)
+    app.add_middleware(ServerSendMiddleware)

@@ -126,7 +126,7 @@ async def list_vehicles(principal: Reader, ctx: Ctx) -> list[dict[str, Any]]:
 async def get_vehicle(vehicle_id: ObjectId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     async with ctx.pool.connection() as conn:
         vehicle = await fleet.get_vehicle(conn, principal.tenant_id, vehicle_id)
-        devices = await fleet.list_devices(conn, principal.tenant_id)
+        devices = await fleet.list_devices(conn, principal.tenant_id, vehicle_id=vehicle_id)
     return vehicle_json(vehicle, devices)
 
 

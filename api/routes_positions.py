@@ -77,11 +77,7 @@ async def vehicle_track(
         bucket_s = int((end - start).total_seconds() // TRACK_TARGET_POINTS)
     async with ctx.pool.connection() as conn:
         await fleet.get_vehicle(conn, principal.tenant_id, vehicle_id)
-        device_ids = [
-            d.id
-            for d in await fleet.list_devices(conn, principal.tenant_id)
-            if d.vehicle_id == vehicle_id
-        ]
+        device_ids = await fleet.vehicle_device_ids(conn, principal.tenant_id, vehicle_id)
         points = await downsampled_track_json(
             conn, principal.tenant_id, device_ids, start, end, bucket_s, ctx.positions_backend
         )

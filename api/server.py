@@ -28,7 +28,7 @@ from api import (
 from api.auth import Authenticator
 from api.context import ApiContext
 from api.errors import install_error_handlers
-from api.live import live_router
+from api.live import install_live
 from api.ops import HealthCheck, add_ops_routes
 from api.pages import mount_pages
 
@@ -70,7 +70,7 @@ def http_app(
     ):
         app.include_router(module.router)
     if ctx.feed is not None:
-        app.include_router(live_router(ctx.feed))
+        install_live(app, ctx.feed)
     add_ops_routes(app, health, registries)
     mount_pages(app)
     return app

@@ -221,12 +221,20 @@ async def find_login(conn: AsyncConnection[Any], username: str) -> DeviceLogin |
     return DeviceLogin(_device(row), row[8])
 
 
-async def list_devices(conn: AsyncConnection[Any], tenant_id: int | None = None) -> list[Device]:
+async def list_devices(
+    conn: AsyncConnection[Any], tenant_id: int | None = None, *, vehicle_id: int | None = None
+) -> list[Device]:
+    """Every device (of the tenant; of the vehicle too when ``vehicle_id`` is given)."""
     if tenant_id is None:
         cursor = await conn.execute(_DEVICE_SELECT + " ORDER BY t.slug, d.slug")
-    else:
+    elif vehicle_id is None:
         cursor = await conn.execute(
             _DEVICE_SELECT + " WHERE d.tenant_id = %s ORDER BY d.slug", (tenant_id,)
+        )
+    else:
+        cursor = await conn.execute(
+            _DEVICE_SELECT + " WHERE d.tenant_id = %s AND d.vehicle_id = %s ORDER BY d.slug",
+            (tenant_id, vehicle_id),
         )
     return [_device(row) for row in await cursor.fetchall()]
 

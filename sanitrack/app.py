@@ -97,6 +97,9 @@ async def serve_http(app: Any, host: str, port: int) -> None:
         port=port,
         log_level="warning",
         lifespan="off",
+        # The sans-I/O protocol (uvicorn's default since 0.50), named: the live feed writes
+        # its positions frames straight to its sockets (api/live_wire.py).
+        ws="websockets-sansio",
         ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)

@@ -39,7 +39,7 @@ from api import (
     Snapshot,
     StaticTokens,
     alert_json,
-    live_router,
+    install_live,
     visit_json,
 )
 from api.live import FeedItem
@@ -227,7 +227,11 @@ class Live:
 
 @contextlib.asynccontextmanager
 async def running_feed(
-    store: InTestStore | None = None, bus: InTestBus | None = None, **options: Any
+    store: InTestStore | None = None,
+    bus: InTestBus | None = None,
+    *,
+    deflate: bool = False,
+    **options: Any,
 ) -> AsyncIterator[Live]:
     """The feed behind uvicorn, configured as sanitrack.app.serve_http does, on a free port.
 
@@ -237,9 +241,17 @@ async def running_feed(
     bus, store = bus or InTestBus(), store or InTestStore()
     feed = LiveFeed(StaticTokens(PRINCIPALS), bus, store, **options)
     app = FastAPI()
-    app.include_router(live_router(feed))
+    install_live(app, feed)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_per_message_deflate=deflate,
+    )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     serving = asyncio.create_task(server.serve(), name="uvicorn")
@@ -610,6 +622,58 @@ async def test_positions_come_in_the_snapshot_then_in_batched_frames() -> None:
             live.feed.publish_position(make_position(7, at_s=1, lat=99.0))
             live.bus.publish(opened(make_alert(2)), make_visit(2))  # not subscribed to these
             await assert_silent(ws)
+
+
+def ticks(live: Live, path: str) -> float:
+    """Positions ticks given to clients by ``path`` (direct: straight to the socket)."""
+    value = live.feed.registry.get_sample_value(
+        "sanitrack_live_position_ticks_total", {"path": path}
+    )
+    return value or 0.0
+
+
+async def test_whole_tenant_clients_get_the_same_frame_written_to_their_sockets() -> None:
+    """Clients that follow everything get each tick's frame straight on their socket, the
+    same bytes for all; a filtered client goes through its sender; all see the same rows."""
+    async with (
+        running_feed(positions_interval_s=0.02) as live,
+        client(live, compression=None) as first,
+        client(live, compression=None) as second,
+        client(live, compression=None) as filtered,
+    ):
+        for ws in (first, second):
+            await subscribe(ws, ["positions", "alerts"])
+        await subscribe(filtered, ["positions"], vehicles=[70])
+        for n in range(3):
+            live.feed.publish_position(make_position(7, vehicle_id=70, at_s=n, lat=20 + n))
+            live.feed.publish_position(make_position(8, vehicle_id=80, at_s=n, lat=30 + n))
+            await asyncio.sleep(0.05)
+        for ws in (first, second):
+            seen, _ = await positions_until(ws, lambda seen: seen.get(8, {}).get("lat") == 32)
+            assert (seen[7]["lat"], seen[7]["vehicle_id"], seen[8]["t_ms"]) == (
+                22,
+                70,
+                (T0.timestamp() + 2) * 1000,
+            )
+        seen, _ = await positions_until(filtered, lambda seen: seen.get(7, {}).get("lat") == 22)
+        assert set(seen) == {7}
+        assert ticks(live, "direct") >= 6  # two clients, three ticks
+        assert ticks(live, "queued") >= 3  # the filtered client's
+        # An alert after direct frames still reaches the clients through their senders.
+        live.bus.publish(opened(make_alert(5)))
+        assert summary(await receive(first)) == ("alert", "opened", 5)
+        assert summary(await receive(second)) == ("alert", "opened", 5)
+
+
+async def test_with_compression_frames_go_through_the_sender() -> None:
+    """A compressed connection's frames differ per client: never written directly."""
+    async with running_feed(positions_interval_s=0.02, deflate=True) as live, client(live) as ws:
+        await subscribe(ws, ["positions"])
+        assert ws.protocol.extensions, "the client should have negotiated per-message deflate"
+        live.feed.publish_position(make_position(7, vehicle_id=70, lat=20.5))
+        seen, _ = await positions_until(ws, lambda seen: 7 in seen)
+        assert seen[7]["lat"] == 20.5
+        assert (ticks(live, "direct"), ticks(live, "queued")) == (0, 1)
 
 
 async def test_positions_follow_the_filter_and_the_tenant() -> None:
