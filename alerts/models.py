@@ -118,7 +118,7 @@ class AlertEvent:
 
 class VisitStatus(enum.StrEnum):
     VISITED = "visited"  # dwelt inside the radius, a bin lift, or a staff confirmation there
-    PROBABLE = "probable"  # passed slowly inside the radius without dwelling
+    PROBABLE = "probable"  # passed slowly inside the radius, or inferred from the time taken
 
 
 class VisitEvidence(enum.StrEnum):
@@ -126,6 +126,9 @@ class VisitEvidence(enum.StrEnum):
     BIN_LIFT = "bin_lift"
     STAFF_CONFIRMATION = "staff_confirmation"
     SLOW_PASS = "slow_pass"
+    # Fixes too sparse to see a dwell, but the truck took longer over the stretch around the
+    # stop than driving it takes, by at least the service of the stops in it (probable only).
+    INFERRED_FROM_TIME = "inferred_from_time"
 
 
 @dataclass(frozen=True, slots=True)

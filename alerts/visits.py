@@ -21,7 +21,8 @@ _COLUMNS = (
     " evidence, arrival_at, departure_at, dwell_s, closest_m, lat, lon, late, details"
 )
 # The same stay recorded again only gains: a later departure, a longer dwell, a closer fix,
-# stronger evidence. A slow pass never downgrades a visit (nor moves where it stood).
+# stronger evidence. Probable evidence (a slow pass, an inference from time) never replaces
+# the evidence recorded (nor downgrades a visit, nor moves where it stood).
 _WEAKER = "(EXCLUDED.status = 'probable' AND stop_visits.status = 'visited')"
 _RECORD = (
     "INSERT INTO stop_visits (tenant_id, route_run_id, stop_seq, stop_id, service_point_id,"
@@ -37,7 +38,7 @@ _RECORD = (
     " dwell_s = GREATEST(stop_visits.dwell_s, EXCLUDED.dwell_s),"
     " closest_m = LEAST(stop_visits.closest_m, EXCLUDED.closest_m),"
     f" status = CASE WHEN {_WEAKER} THEN stop_visits.status ELSE EXCLUDED.status END,"
-    " evidence = CASE WHEN EXCLUDED.evidence = 'slow_pass' THEN stop_visits.evidence"
+    " evidence = CASE WHEN EXCLUDED.status = 'probable' THEN stop_visits.evidence"
     " ELSE EXCLUDED.evidence END,"
     f" lat = CASE WHEN {_WEAKER} THEN stop_visits.lat ELSE EXCLUDED.lat END,"
     f" lon = CASE WHEN {_WEAKER} THEN stop_visits.lon ELSE EXCLUDED.lon END,"

@@ -5,7 +5,9 @@ run of stopped fixes) whose mean position lies within the stop's radius, so nois
 invents a visit at a neighbour nor loses one; or when a bin lift happens there; or when a
 crew member confirms it. It is *probably* visited, in its turn on the route, when the vehicle
 stood there too briefly to time (sparse fixes) or crawled through its radius at walking
-pace. When progress along the path is ``pass_margin_m`` beyond an unvisited stop, the driver
+pace, or when the time the truck took over the stretch of path around it leaves enough
+for its service beyond driving (``rules.stop_timing``: fixes too sparse to see it stand).
+When progress along the path is ``pass_margin_m`` beyond an unvisited stop, the driver
 is told at once ("passed"); the stop is *missed* for good when its time window closes or the
 run ends (the clock sweep), and a visit after that resolves the alert as visited late.
 Stops progress skipped while no fix came (a dropout) are *unseen*: no evidence either way.
@@ -28,6 +30,7 @@ from alerts import (
     VisitStatus,
 )
 from rules.signals import Subject, alert_key, moment, signal
+from rules.stop_timing import Inferred, TimingState, served_by_time
 from sanitrack.settings import RulesSettings
 from tracker import Observation, TrackedRun, TrackedStop
 
@@ -71,6 +74,7 @@ class StopsState:
     stand_anchor: tuple[float, float, float] = (math.nan, 0.0, 0.0)  # since, x, y
     window_cursor: int = 0
     closed: bool = False  # the run ended and its unserved stops are missed
+    timing: TimingState = field(default_factory=TimingState)
 
     @classmethod
     def of(cls, run: TrackedRun) -> StopsState:
@@ -85,6 +89,7 @@ class StopsState:
         copy.missed = set(self.missed)
         copy.near_passed = set(self.near_passed)
         copy.watches = {k: replace(w) for k, w in self.watches.items()}
+        copy.timing = self.timing.clone()
         return copy
 
 
@@ -103,6 +108,8 @@ def on_fix(
 ) -> Outcome:
     out = Outcome()
     current = obs.run
+    for inferred in served_by_time(state.timing, state.run, obs, settings):
+        _inferred(state, inferred, subject, out)
     if obs.stand_since is None and not obs.near_stops and not state.watches:
         if current is not None:  # on the way between stops: the common case
             _passed(state, current.progress_m, obs, settings, subject, out)
@@ -238,6 +245,33 @@ def _left(
             )
         )
         _resolve_if_alerted(state, index, watch.first_t, subject, out)
+
+
+def _inferred(state: StopsState, inferred: Inferred, subject: Subject, out: Outcome) -> None:
+    index = inferred.index
+    if state.status[index] != PENDING:
+        return
+    state.status[index] = PROBABLE
+    stop = state.run.stops[index]
+    watch = StopWatch(inferred.arrival_t, inferred.arrival_t, lat=stop.lat, lon=stop.lon)
+    details = {
+        "span_s": round(inferred.span_s, 1),
+        "spare_s": round(inferred.spare_s, 1),
+        "needed_s": round(inferred.needed_s, 1),
+    }
+    out.visits.append(
+        _visit(
+            state,
+            index,
+            watch,
+            VisitStatus.PROBABLE,
+            VisitEvidence.INFERRED_FROM_TIME,
+            subject,
+            None,
+            details,
+        )
+    )
+    _resolve_if_alerted(state, index, inferred.arrival_t, subject, out)
 
 
 def _passed(

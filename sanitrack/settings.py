@@ -107,6 +107,18 @@ class RulesSettings(BaseModel):
     # Stops passed while no fix came for this long are unseen, not missed: there is no
     # evidence either way (the offline alert tells the dispatcher about the gap).
     unseen_gap_s: float = Field(60.0, gt=0, le=86_400)
+    # ... or it was probably served when time tells (sparse fixes): from the last moving fix
+    # at least inference_zone_m before the stop to the first one as far after it, the truck
+    # took longer than driving that stretch of path at the plan's pace (or at the faster
+    # speed it reported) by enough to serve every stop in between: each at least
+    # inference_min_service_s and inference_service_share of its planned service time. A
+    # span longer than max_inference_gap_s (0: no inference), or cut by a gap of
+    # unseen_gap_s, a fix off the path or in a site, or one standing away from every stop
+    # (a hold-up in traffic), tells nothing.
+    inference_zone_m: float = Field(30.0, ge=0, le=500)
+    inference_min_service_s: float = Field(15.0, gt=0, le=3600)
+    inference_service_share: float = Field(0.6, ge=0, le=2)
+    max_inference_gap_s: float = Field(300.0, ge=0, le=3600)
     # A time window closed (or a run ended) this long ago: its unserved stops are missed.
     sweep_grace_s: float = Field(60.0, ge=0, le=3600)
     # A run is on from this long before its planned start ...

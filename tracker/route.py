@@ -26,6 +26,7 @@ class TrackedStop:
     planned_arrival_s: float
     window_start_s: float | None
     window_end_s: float | None
+    service_s: float = 0.0  # planned service time (0: the plan does not say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,9 @@ class TrackedRun:
     crew: tuple[int, ...]  # staff ids: driver first
     stop_grid: dict[tuple[int, int], list[int]]  # cell -> stops within reach of it
     stop_cell_m: float
+    # The plan's driving pace (s/m) on each leg: from the path's start to the first stop,
+    # then between consecutive stops (NaN where the plan's times do not tell).
+    leg_pace_s_per_m: tuple[float, ...] = ()
 
     @property
     def length_m(self) -> float:
@@ -55,6 +59,24 @@ class TrackedRun:
         """Indexes of the stops that may be within twice their radius of ``(x, y)``."""
         cell = self.stop_cell_m
         return self.stop_grid.get((math.floor(x / cell), math.floor(y / cell)), _NO_STOPS)
+
+    def planned_drive_s(self, low_m: float, high_m: float) -> float:
+        """How long the plan takes to drive the path from ``low_m`` to ``high_m``, service
+        excluded; NaN when part of it lies on a leg whose pace the plan does not tell."""
+        offsets, paces = self.stop_offsets, self.leg_pace_s_per_m
+        if high_m <= low_m:
+            return 0.0
+        if not paces or high_m > offsets[-1]:
+            return math.nan  # after the last stop: the way back, unloads, not timed
+        total_s = 0.0
+        leg = bisect.bisect_right(offsets, low_m)
+        start_m = low_m
+        while start_m < high_m:
+            end_m = min(high_m, offsets[leg])
+            if end_m > start_m:
+                total_s += (end_m - start_m) * paces[leg]  # NaN spreads
+            start_m, leg = end_m, leg + 1
+        return total_s
 
     def stops_between(self, low_m: float, high_m: float) -> range:
         """Indexes of the stops whose path offset lies in [low_m, high_m]."""
@@ -86,6 +108,7 @@ def track_run(run: RouteRun, projection: LocalProjection) -> TrackedRun:
                 planned_arrival_s=stop.planned_arrival.timestamp(),
                 window_start_s=stop.window_start.timestamp() if stop.window_start else None,
                 window_end_s=stop.window_end.timestamp() if stop.window_end else None,
+                service_s=float(stop.service_s),
             )
         )
     # Each stop is listed in the cells that come within twice its radius of it, so the one
@@ -121,7 +144,26 @@ def track_run(run: RouteRun, projection: LocalProjection) -> TrackedRun:
         crew=tuple(member.staff_id for member in driver_first),
         stop_grid=grid,
         stop_cell_m=cell,
+        leg_pace_s_per_m=_leg_paces(stops, run.planned_start.timestamp()),
     )
+
+
+def _leg_paces(stops: list[TrackedStop], planned_start_s: float) -> tuple[float, ...]:
+    """Seconds per metre the plan allows for driving each leg: the time between one stop's
+    planned arrival and the next, less the first one's service, over the path between them.
+    A leg between stops at one place takes no time; one with no driving time left says
+    nothing (NaN)."""
+    paces = []
+    before_m, free_s = 0.0, planned_start_s
+    for stop in stops:
+        length_m = stop.offset_m - before_m
+        drive_s = stop.planned_arrival_s - free_s
+        if length_m < 1.0:
+            paces.append(0.0)
+        else:
+            paces.append(drive_s / length_m if drive_s > 0 else math.nan)
+        before_m, free_s = stop.offset_m, stop.planned_arrival_s + stop.service_s
+    return tuple(paces)
 
 
 _NO_STOPS: list[int] = []

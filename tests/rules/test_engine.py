@@ -114,7 +114,9 @@ def test_a_late_batch_that_shows_a_dwell_withdraws_the_passed_alert() -> None:
     fixes = day()
     i = next(n for n, f in enumerate(fixes) if f.t == START_S + 30.0)
     deliveries = late_batch(fixes, i)
-    world = make_world()
+    # Without the inference from time: 50 s between the fixes either side of the stop
+    # leave time for a service, and the passed alert this test withdraws would not be told.
+    world = make_world(settings=RulesSettings(max_inference_gap_s=0.0))
     world.play(deliveries[: i + 5])  # up to +100 s
     signals = world.log.of(MISSED)
     assert [(s.change, s.stop_seq, s.evidence["reason"]) for s in signals] == [
