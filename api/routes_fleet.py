@@ -6,7 +6,7 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 import fleet
 from api.context import Admin, Ctx, ObjectId, Operator, Reader
@@ -22,6 +22,12 @@ class NewVehicle(BaseModel):
     code: str = Field(min_length=1, max_length=32, description="plate or fleet number")
     name: str = Field("", max_length=200)
     capacity_kg: int | None = Field(None, ge=1, le=100_000)
+
+
+class InService(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    in_service: StrictBool = Field(description="true: plans use the truck again")
 
 
 class NewStaff(BaseModel):
@@ -87,6 +93,7 @@ def vehicle_json(vehicle: fleet.Vehicle, devices: list[fleet.Device]) -> dict[st
         "code": vehicle.code,
         "name": vehicle.name,
         "capacity_kg": vehicle.capacity_kg,
+        "in_service": vehicle.in_service,
         "devices": [
             {"id": d.id, "slug": d.slug, "kind": d.kind.value, "active": d.active}
             for d in devices
@@ -125,6 +132,20 @@ async def list_vehicles(principal: Reader, ctx: Ctx) -> list[dict[str, Any]]:
 @router.get("/vehicles/{vehicle_id}")
 async def get_vehicle(vehicle_id: ObjectId, principal: Reader, ctx: Ctx) -> dict[str, Any]:
     async with ctx.pool.connection() as conn:
+        vehicle = await fleet.get_vehicle(conn, principal.tenant_id, vehicle_id)
+        devices = await fleet.list_devices(conn, principal.tenant_id, vehicle_id=vehicle_id)
+    return vehicle_json(vehicle, devices)
+
+
+@router.put("/vehicles/{vehicle_id}/in-service")
+async def set_in_service(
+    vehicle_id: ObjectId, body: InService, principal: Operator, ctx: Ctx
+) -> dict[str, Any]:
+    """Put a truck back in service after a breakdown (or take it out): plans from now on
+    use it (or not); the routes already planned stay as they are."""
+    async with ctx.pool.connection() as conn:
+        if not await fleet.set_in_service(conn, principal.tenant_id, vehicle_id, body.in_service):
+            raise fleet.NotFound(f"vehicle {vehicle_id}")
         vehicle = await fleet.get_vehicle(conn, principal.tenant_id, vehicle_id)
         devices = await fleet.list_devices(conn, principal.tenant_id, vehicle_id=vehicle_id)
     return vehicle_json(vehicle, devices)

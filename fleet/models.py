@@ -80,6 +80,7 @@ class Vehicle:
     code: str
     name: str
     capacity_kg: int | None
+    in_service: bool = True  # False: broken down, kept out of plans until put back
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,8 @@ async def get_tenant_by_id(conn: AsyncConnection[Any], tenant_id: int) -> Tenant
 
 async def list_vehicles(conn: AsyncConnection[Any], tenant_id: int) -> list[Vehicle]:
     cursor = await conn.execute(
-        "SELECT id, tenant_id, code, name, capacity_kg FROM vehicles WHERE tenant_id = %s"
-        " ORDER BY code",
+        "SELECT id, tenant_id, code, name, capacity_kg, in_service FROM vehicles"
+        " WHERE tenant_id = %s ORDER BY code",
         (tenant_id,),
     )
     return [Vehicle(*row) for row in await cursor.fetchall()]
@@ -43,7 +43,7 @@ async def list_vehicles(conn: AsyncConnection[Any], tenant_id: int) -> list[Vehi
 
 async def get_vehicle(conn: AsyncConnection[Any], tenant_id: int, vehicle_id: int) -> Vehicle:
     cursor = await conn.execute(
-        "SELECT id, tenant_id, code, name, capacity_kg FROM vehicles"
+        "SELECT id, tenant_id, code, name, capacity_kg, in_service FROM vehicles"
         " WHERE tenant_id = %s AND id = %s",
         (tenant_id, vehicle_id),
     )

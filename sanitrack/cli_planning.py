@@ -72,6 +72,17 @@ async def _replan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _truck_service(settings: Settings, args: argparse.Namespace) -> int:
+    async with database(settings) as db, db.pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, args.tenant)
+        if not await fleet.set_in_service(conn, tenant.id, args.vehicle_id, not args.out):
+            raise fleet.NotFound(f"vehicle {args.vehicle_id} of {tenant.slug!r}")
+        vehicle = await fleet.get_vehicle(conn, tenant.id, args.vehicle_id)
+    state = "in service: plans use it again" if vehicle.in_service else "out of service"
+    print(f"{vehicle.code} is {state}", flush=True)
+    return 0
+
+
 async def _streets_import(settings: Settings, args: argparse.Namespace) -> int:
     from planning.osm import streets_from_geojson
 
@@ -113,7 +124,7 @@ def _print_result(result: planning.PlanResult) -> None:
 
 
 # planning errors (a bad date, no depot, no feasible plan) print as one line
-guard = guarded_by(planning.PlanningError)
+guard = guarded_by(planning.PlanningError, fleet.FleetError)
 
 
 def add_planning_commands(commands: Any) -> None:
@@ -149,3 +160,11 @@ def add_planning_commands(commands: Any) -> None:
     replan.add_argument("--radius-m", type=float, default=30.0, help="around --blocked")
     replan.add_argument("--note", default="")
     replan.set_defaults(handler=guard(_replan))
+
+    service = commands.add_parser(
+        "truck-service", help="put a truck back in service after a breakdown (or take it out)"
+    )
+    service.add_argument("vehicle_id", type=int, metavar="VEHICLE_ID")
+    service.add_argument("--tenant", required=True)
+    service.add_argument("--out", action="store_true", help="take it out of service instead")
+    service.set_defaults(handler=guard(_truck_service))

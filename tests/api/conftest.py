@@ -204,6 +204,9 @@ class ApiUnderTest:
     async def post(self, path: str, role: Role = Role.DISPATCHER, **kw: Any) -> httpx.Response:
         return await self.client.post(path, headers=self.a.auth(role), **kw)
 
+    async def put(self, path: str, role: Role = Role.DISPATCHER, **kw: Any) -> httpx.Response:
+        return await self.client.put(path, headers=self.a.auth(role), **kw)
+
 
 @contextlib.asynccontextmanager
 async def api_under_test(

@@ -272,3 +272,35 @@ async def test_a_blocked_road_is_picked_on_the_map_and_today_is_planned_again(
     await expect(panel.get_by_test_id("plan-header")).to_contain_text(f"#{plans[1]['id']}")
     await expect(panel.get_by_test_id("plan-list").locator("option")).to_have_count(2)
     assert dispatcher.problems == []
+
+
+async def test_a_truck_out_of_service_is_put_back_from_the_panel(dispatcher: Dispatcher) -> None:
+    """A breakdown takes a truck out of plans; the panel lists it and puts it back."""
+    from playwright.async_api import expect
+
+    stack, page = dispatcher.stack, dispatcher.page
+    await ready_to_plan(stack)
+    async with api_client(stack) as api:
+        response = await api.put(
+            f"/api/v1/vehicles/{stack.vehicle_id}/in-service", json={"in_service": False}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["in_service"] is False
+    await dispatcher.open()
+    await page.get_by_test_id("plan-toggle").click()
+    panel = page.get_by_test_id("plan-panel")
+    box = panel.get_by_test_id("plan-out-of-service")
+    await expect(box).to_be_visible()
+    await expect(box.get_by_test_id("out-of-service-vehicle")).to_have_text(
+        [f"{VEHICLE_CODE}Đưa xe trở lại"]
+    )
+    await box.get_by_test_id("put-back").click()
+    await expect(page.locator("#toasts")).to_contain_text(f"Xe {VEHICLE_CODE} đã trở lại")
+    await expect(box).to_be_hidden()
+    async with api_client(stack) as api:
+        vehicle = (await api.get(f"/api/v1/vehicles/{stack.vehicle_id}")).json()
+    assert vehicle["in_service"] is True
+    # Planned again, the truck is used.
+    plan = await plan_by_api(stack, local_day(1))
+    assert plan["summary"]["vehicles_used"] == 1  # type: ignore[index]
+    assert dispatcher.problems == []

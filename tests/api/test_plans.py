@@ -115,3 +115,38 @@ async def test_a_replan_with_nothing_planned_says_so(api: ApiUnderTest) -> None:
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == "date"
+
+
+async def test_a_truck_is_put_back_in_service_and_plans_use_it_again(api: ApiUnderTest) -> None:
+    await _ready_to_plan(api, api.a)
+    path = f"/api/v1/vehicles/{api.a.vehicle_id}/in-service"
+    out = await api.put(path, json={"in_service": False})
+    assert (out.status_code, out.json()["in_service"]) == (200, False), out.text
+    assert (await api.get(f"/api/v1/vehicles/{api.a.vehicle_id}")).json()["in_service"] is False
+    response = await api.post("/api/v1/plans", json={"date": DATE, "time_limit_s": 1})
+    assert response.status_code == 422, response.text  # no truck left to plan with
+
+    back = await api.put(path, json={"in_service": True})
+    assert (back.status_code, back.json()["in_service"]) == (200, True), back.text
+    assert (await _plan(api))["summary"]["vehicles_used"] == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "vehicle", "body", "status"),
+    [
+        (Role.ACCOUNTANT, "a", {"in_service": True}, 403),
+        (Role.DISPATCHER, "b", {"in_service": True}, 404),  # another company's truck
+        (Role.DISPATCHER, "a", {"in_service": "yes"}, 422),
+        (Role.DISPATCHER, "a", {}, 422),
+        (Role.DISPATCHER, "a", {"in_service": True, "why": "fixed"}, 422),
+    ],
+)
+async def test_putting_a_truck_back_checks_role_tenant_and_body(
+    api: ApiUnderTest, role: Role, vehicle: str, body: dict[str, Any], status: int
+) -> None:
+    vehicle_id = (api.a if vehicle == "a" else api.b).vehicle_id
+    response = await api.put(f"/api/v1/vehicles/{vehicle_id}/in-service", role, json=body)
+    assert response.status_code == status, response.text
+    async with api.ctx.pool.connection() as conn:
+        other = await fleet.get_vehicle(conn, api.b.tenant_id, api.b.vehicle_id)
+    assert other.in_service  # never changed from tenant a

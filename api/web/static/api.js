@@ -87,6 +87,7 @@ export async function request(method, path, body, { authenticated = true, signal
 
 export const get = (path, options) => request("GET", path, undefined, options);
 export const post = (path, body, options) => request("POST", path, body, options);
+export const put = (path, body, options) => request("PUT", path, body, options);
 
 /** A query string from an object, leaving out null and undefined values. */
 export function query(params) {

@@ -3,7 +3,7 @@
 // today after a blocked road, a breakdown or a new request, and everyone's task list.
 // Dispatchers and admins plan; accountants read.
 
-import { get, post, query } from "./api.js";
+import { get, post, put, query } from "./api.js";
 import { clockMinutes, whenText } from "./format.js";
 import { t, tOr } from "./i18n.js";
 import { ReplanForm } from "./planning-replan.js";
@@ -44,6 +44,7 @@ export class PlanningPanel {
       depot: $("#plan-depot"),
       run: $("#plan-run"),
       replaces: $("#plan-replaces"),
+      outOfService: $("#plan-out-of-service"),
       busy: $("#plan-busy"),
       replan: $("#plan-replan"),
       list: $("#plan-list"),
@@ -58,6 +59,7 @@ export class PlanningPanel {
     this.busy = null; // {timer} while the server plans
     this.planLayer = L.layerGroup();
     this.runOfVehicle = new Map(); // vehicle code -> route run id of the shown plan
+    this.outOfService = []; // vehicles a breakdown took out of service
     this.replanForm = new ReplanForm({
       map,
       root: this.parts.replan,
@@ -157,7 +159,62 @@ export class PlanningPanel {
   refresh() {
     this.loadPlans().catch((failure) => this.failed("plan.load_failed", failure));
     if (this.canPlan && this.depots === null) this.loadDepots();
+    if (this.canPlan) this.loadOutOfService();
     if (this.tab === "tasks") this.loadTasks();
+  }
+
+  // ------------------------------------------------------------ trucks out of service
+
+  /** Trucks a breakdown took out of service: each with a button that puts it back. */
+  async loadOutOfService() {
+    try {
+      const vehicles = await get("/api/v1/vehicles");
+      this.outOfService = vehicles.filter((v) => v.in_service === false);
+    } catch (failure) {
+      this.failed("plan.load_failed", failure);
+      return;
+    }
+    this.renderOutOfService();
+  }
+
+  renderOutOfService() {
+    const box = this.parts.outOfService;
+    box.hidden = this.outOfService.length === 0;
+    box.replaceChildren(
+      el("p", { class: "plan-form-title" }, t("plan.out_of_service")),
+      el(
+        "ul",
+        { class: "plan-out-list" },
+        ...this.outOfService.map((vehicle) =>
+          el(
+            "li",
+            { dataset: { testid: "out-of-service-vehicle" } },
+            el("span", {}, vehicle.code),
+            el(
+              "button",
+              {
+                type: "button",
+                class: "small",
+                dataset: { testid: "put-back" },
+                onclick: (event) => this.putBack(vehicle, event.currentTarget),
+              },
+              t("plan.put_back"),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  async putBack(vehicle, button) {
+    button.disabled = true;
+    try {
+      await put(`/api/v1/vehicles/${vehicle.id}/in-service`, { in_service: true });
+      toast(t("plan.put_back_done", { code: vehicle.code }));
+    } catch (failure) {
+      this.failed("plan.put_back_failed", failure);
+    }
+    await this.loadOutOfService();
   }
 
   loadTasks() {
@@ -313,6 +370,8 @@ export class PlanningPanel {
       return false;
     } finally {
       this.stopBusy();
+      // A breakdown takes the truck out of service even when no new plan comes of it.
+      if (body.reason === "breakdown") this.loadOutOfService();
     }
   }
 
@@ -353,6 +412,7 @@ export class PlanningPanel {
     this.fillTimeLimits();
     this.renderList(this.shown);
     if (this.isOpen) this.renderSummary();
+    if (this.outOfService.length) this.renderOutOfService();
     this.taskList.relabel();
     this.replanForm.relabel();
   }
