@@ -12,9 +12,9 @@ holding the latest fix of each device that moved, as compact rows (a thousand ve
 1 Hz are ~60 kB/s per client; what does not change, such as the device's name and kind,
 is in the snapshot and in /api/v1/devices): a client that reads slowly gets fewer,
 fresher frames rather than a backlog, and is closed with 4408 when positions have waited
-for it longer than ``max_position_lag_s``. A client that follows a whole tenant and has
-nothing waiting gets the tick's frame written straight to its socket, the same bytes for
-all such clients (api/live_wire.py); the others go through their sender.
+for it longer than ``max_position_lag_s``. A client with nothing waiting gets the tick's
+frame written straight to its socket, the same bytes for every client of the tenant with
+the same filter (api/live_wire.py); the others go through their sender.
 
 The conversation on ``GET /ws/live``::
 
@@ -51,6 +51,7 @@ from api.auth import READ_OPERATIONS, Authenticator, Principal, bearer_token
 from api.live_messages import (
     POSITION_COLUMNS,
     Channel,
+    LiveFilter,
     LivePosition,
     RequestError,
     Snapshot,
@@ -257,6 +258,14 @@ def _positions_frame(rows: Mapping[int, bytes]) -> str:
     return _positions_json(rows).decode()
 
 
+def _filtered_wire(
+    batch: Iterable[tuple[LivePosition, bytes]], wanted: LiveFilter, route_vehicles: frozenset[int]
+) -> bytes:
+    """The frame of the positions ``wanted`` takes from ``batch``; empty when none."""
+    rows = {p.device_id: row for p, row in batch if wanted.matches_position(p, route_vehicles)}
+    return text_frame(_positions_json(rows)) if rows else b""
+
+
 class _SharedPositions:
     """One tenant's positions of one tick; its frame, and its bytes on the wire, are built
     at most once."""
@@ -421,6 +430,9 @@ class LiveFeed:
             tenant: _SharedPositions({p.device_id: message for p, message in batch})
             for tenant, batch in by_tenant.items()
         }
+        # Filtered frames by (tenant, filter, the routes' vehicles): the dispatchers of one
+        # area share theirs as the whole company's followers share the tenant's.
+        filtered: dict[tuple[int, LiveFilter, frozenset[int]], bytes] = {}
         now = self._clock.monotonic()
         direct_ticks = queued_ticks = 0
         for connection in self._connections:
@@ -428,13 +440,26 @@ class LiveFeed:
             if tenant_id not in by_tenant or not connection.wants_positions_of(tenant_id):
                 continue
             assert connection.subscription is not None
-            if connection.subscription.filter.everything:
-                shared = whole[tenant_id]
-                direct = connection.direct
-                if direct is not None and connection.idle() and direct.write(shared.wire):
+            wanted = connection.subscription.filter
+            direct = connection.direct
+            if direct is not None and connection.idle():
+                if wanted.everything:
+                    wire = whole[tenant_id].wire
+                else:
+                    key = (tenant_id, wanted, connection.route_vehicles)
+                    found = filtered.get(key)
+                    if found is None:
+                        found = filtered[key] = _filtered_wire(
+                            by_tenant[tenant_id], wanted, connection.route_vehicles
+                        )
+                    if not found:
+                        continue  # nothing of this tick for this client
+                    wire = found
+                if direct.write(wire):
                     direct_ticks += 1
                     continue
-                connection.offer_positions(shared, now)
+            if wanted.everything:
+                connection.offer_positions(whole[tenant_id], now)
             else:
                 connection.offer_positions(by_tenant[tenant_id], now)
             queued_ticks += 1

@@ -632,37 +632,48 @@ def ticks(live: Live, path: str) -> float:
     return value or 0.0
 
 
-async def test_whole_tenant_clients_get_the_same_frame_written_to_their_sockets() -> None:
-    """Clients that follow everything get each tick's frame straight on their socket, the
-    same bytes for all; a filtered client goes through its sender; all see the same rows."""
+async def test_frames_go_straight_to_the_sockets_one_per_tenant_and_filter() -> None:
+    """Clients with nothing waiting get each tick's frame straight on their socket: the same
+    bytes for every client of a tenant with the same filter, never another tenant's rows."""
     async with (
         running_feed(positions_interval_s=0.02) as live,
-        client(live, compression=None) as first,
-        client(live, compression=None) as second,
-        client(live, compression=None) as filtered,
+        client(live, compression=None) as whole_1,
+        client(live, compression=None) as whole_2,
+        client(live, compression=None) as truck_70,
+        client(live, compression=None) as also_70,
+        client(live, TOKEN_2, compression=None) as other_70,
     ):
-        for ws in (first, second):
+        for ws in (whole_1, whole_2):
             await subscribe(ws, ["positions", "alerts"])
-        await subscribe(filtered, ["positions"], vehicles=[70])
+        for ws in (truck_70, also_70, other_70):
+            await subscribe(ws, ["positions"], vehicles=[70])
         for n in range(3):
             live.feed.publish_position(make_position(7, vehicle_id=70, at_s=n, lat=20 + n))
             live.feed.publish_position(make_position(8, vehicle_id=80, at_s=n, lat=30 + n))
+            live.feed.publish_position(
+                make_position(9, tenant_id=2, vehicle_id=70, at_s=n, lat=40 + n)
+            )
             await asyncio.sleep(0.05)
-        for ws in (first, second):
+        for ws in (whole_1, whole_2):
             seen, _ = await positions_until(ws, lambda seen: seen.get(8, {}).get("lat") == 32)
+            assert set(seen) == {7, 8}
             assert (seen[7]["lat"], seen[7]["vehicle_id"], seen[8]["t_ms"]) == (
                 22,
                 70,
                 (T0.timestamp() + 2) * 1000,
             )
-        seen, _ = await positions_until(filtered, lambda seen: seen.get(7, {}).get("lat") == 22)
-        assert set(seen) == {7}
-        assert ticks(live, "direct") >= 6  # two clients, three ticks
-        assert ticks(live, "queued") >= 3  # the filtered client's
+        for ws in (truck_70, also_70):
+            seen, _ = await positions_until(ws, lambda seen: seen.get(7, {}).get("lat") == 22)
+            assert set(seen) == {7}
+        seen, _ = await positions_until(other_70, lambda seen: seen.get(9, {}).get("lat") == 42)
+        assert set(seen) == {9}
+        for ws in (truck_70, also_70, other_70):
+            await assert_silent(ws)
+        assert ticks(live, "direct") >= 10  # five clients, three ticks, the first may queue
         # An alert after direct frames still reaches the clients through their senders.
         live.bus.publish(opened(make_alert(5)))
-        assert summary(await receive(first)) == ("alert", "opened", 5)
-        assert summary(await receive(second)) == ("alert", "opened", 5)
+        assert summary(await receive(whole_1)) == ("alert", "opened", 5)
+        assert summary(await receive(whole_2)) == ("alert", "opened", 5)
 
 
 async def test_with_compression_frames_go_through_the_sender() -> None:
