@@ -11,8 +11,9 @@ client: built once a tick, written with one ``transport.write`` per client.
 This is the one module that knows uvicorn's sans-I/O WebSocket protocol (its transport,
 its ``writable`` event, the connection state); with any other server it finds nothing and
 the feed sends through ASGI as before. A socket is written only while it is open and
-below its high-water mark (uvicorn then pauses writing); otherwise the caller takes the
-ASGI path, where a slow client coalesces and is eventually closed (4408).
+its transport holds nothing back (the kernel took all that came before), so a client
+that reads slowly gets at most one frame waiting in the server; otherwise the caller
+takes the ASGI path, where a slow client coalesces and is eventually closed (4408).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class DirectSocket:
         transport = protocol.transport
         if (
             protocol.writable.is_set()
+            and not transport.get_write_buffer_size()  # the kernel took all before it
             and not protocol.close_sent
             and not protocol.disconnected
             and protocol.conn.state is State.OPEN
