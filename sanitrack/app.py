@@ -39,6 +39,7 @@ from broker import BrokerAccess, RunningBroker, ServiceAccount, embedded_broker
 from ingest import IngestService, MqttEndpoint
 from rules.service import VIETNAM, RulesService
 from sanitrack.clock import SystemClock
+from sanitrack.memory import return_large_buffers
 from sanitrack.settings import Settings
 from storage import Pool, apply_migrations, detect_backend, embedded_postgres, open_pool
 
@@ -89,6 +90,8 @@ async def mqtt_endpoint(
 
 async def serve_http(app: Any, host: str, port: int) -> None:
     """Run an ASGI app until cancelled."""
+    # The live feed's snapshots are megabytes each: freed, they go back to the system.
+    return_large_buffers()
     # No per-message deflate: it would compress every live frame once per client; a
     # thousand vehicles are ~60 kB/s per map uncompressed, cheaper to send than to squeeze.
     config = uvicorn.Config(
