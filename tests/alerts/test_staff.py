@@ -248,10 +248,15 @@ async def test_a_publisher_delivers_what_waited_while_its_broker_was_unreachable
         assert publisher.publish(AlertEvent(Change.OPENED, alert(id=2))) == 1
         await asyncio.sleep(0.3)
         await gate.open()
-        [second] = await receive(listener, 1)
+        # QoS 1 is at least once: when the gate shut before alert 1's PUBACK came back, the
+        # publisher sends 1 again before 2 (the phone applies alerts by id).
+        after = [orjson.loads(m.payload)["id"] for m in await receive(listener, 1)]
+        if after == [1]:
+            after += [orjson.loads(m.payload)["id"] for m in await receive(listener, 1)]
 
         async def pending() -> int:  # the PUBACK may land just after the phone's copy
             return publisher.pending
 
         assert await wait_for(pending, 0, timeout_s=5) == 0
-    assert [orjson.loads(m.payload)["id"] for m in (first, second)] == [1, 2]
+    assert orjson.loads(first.payload)["id"] == 1
+    assert after in ([2], [1, 2]), after
