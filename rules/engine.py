@@ -342,7 +342,7 @@ class RulesEngine:
     def _end_run(
         self, context: DeviceContext, run: TrackedRun, t: float, *, on_path: bool
     ) -> Outcome:
-        out = stops.close_run(context.stops_of(run), t, context.subject)
+        out = stops.close_run(context.stops_of(run), t, context.subject, self.settings)
         excursion = context.wrong_route
         if excursion.open_key is not None and excursion.run_id == run.id and on_path:
             out.signals.append(

@@ -13,6 +13,14 @@ service it cuts in two. What the time could also have been spent on cuts the spa
 of ``unseen_gap_s`` (a dropout: its stops stay unseen), a fix off the path (a detour), in
 a site (an unload), or standing away from every stop (a hold-up in traffic); so does a span
 longer than ``max_inference_gap_s``.
+
+When the fixes are sparse *and* noisy (30 s apart, 30 m off) a stand can smear over two
+stops and progress stands still where it began, so spans between moving fixes are cut or
+misplaced. What is left is the stretch (``TrackedRun.stretches``: stops a few metres
+apart): the time from the first sparse fix near its stops, in its turn on the route, to
+the last. A stop about to be missed is probably served when that time, less the drive
+over the stretch, covers ``stretch_service_share`` of its stops' service, with at least
+one fix standing; a stretch held much longer than that is a hold-up, not service.
 """
 
 from __future__ import annotations
@@ -43,15 +51,27 @@ class Inferred:
     span_s: float
     spare_s: float  # the span less the drive
     needed_s: float  # the service the span's stops need
+    method: str = "span"  # "span": between moving fixes; "stretch": the stretch's time
+
+
+@dataclass(frozen=True, slots=True)
+class StretchSeen:
+    """The sparse fixes near a stretch's stops, in its turn."""
+
+    first_t: float
+    last_t: float
+    lead_s: float  # the gap before the first: the truck came within it
+    standing: int  # fixes standing still
 
 
 @dataclass(slots=True)
 class TimingState:
     moving: deque[MovingFix] = field(default_factory=deque)  # since the span was last cut
     cursor: int = 0  # stops before it were looked at
+    stretches: dict[int, StretchSeen] = field(default_factory=dict)  # by stretch index
 
     def clone(self) -> TimingState:
-        return TimingState(deque(self.moving), self.cursor)
+        return TimingState(deque(self.moving), self.cursor, dict(self.stretches))
 
 
 def served_by_time(
@@ -133,3 +153,74 @@ def _near_a_stop(run: TrackedRun, obs: Observation) -> bool:
         if math.hypot(obs.x - stop.x, obs.y - stop.y) <= stop.radius_m + obs.accuracy_m:
             return True
     return False
+
+
+def note_stretches(
+    state: TimingState, run: TrackedRun, obs: Observation, settings: RulesSettings
+) -> None:
+    """Count a sparse fix towards the stretches whose stops it is near, in their turn."""
+    current = obs.run
+    if (
+        current is None
+        or current.lost
+        or settings.stretch_min_gap_s <= 0
+        or obs.gap_s is None
+        or obs.gap_s < settings.stretch_min_gap_s
+        or obs.ignition is False
+        or not run.stretches
+    ):
+        return
+    progress_m = current.progress_m
+    stops, stretch_of = run.stops, run.stretch_of
+    reach_m = settings.inference_zone_m + settings.stretch_turn_m
+    # The fix counts for one stretch: that of the nearest stop it may be at, in its turn (a
+    # truck standing at the next stop beyond a stretch it drove past reads near both).
+    nearest, nearest_m = -1, math.inf
+    for index in run.stops_near(obs.x, obs.y):
+        stretch = stretch_of[index]
+        if stretch < 0:
+            continue
+        stop = stops[index]
+        distance_m = math.hypot(obs.x - stop.x, obs.y - stop.y)
+        if distance_m >= nearest_m or distance_m > stop.radius_m + obs.accuracy_m:
+            continue
+        first, last = run.stretches[stretch]
+        if stops[first].offset_m - reach_m <= progress_m <= stops[last].offset_m + reach_m:
+            nearest, nearest_m = stretch, distance_m
+    if nearest < 0:
+        return
+    seen = state.stretches.get(nearest)
+    standing = 0 if obs.moving else 1
+    if seen is None:
+        lead_s = min(obs.gap_s, settings.unseen_gap_s)
+        state.stretches[nearest] = StretchSeen(obs.t, obs.t, lead_s, standing)
+    else:
+        state.stretches[nearest] = StretchSeen(
+            seen.first_t, obs.t, seen.lead_s, seen.standing + standing
+        )
+
+
+def served_by_stretch(
+    state: TimingState, run: TrackedRun, index: int, settings: RulesSettings
+) -> Inferred | None:
+    """Stop ``index``, about to be missed, probably served: its stretch's time tells."""
+    stretch = run.stretch_of[index] if run.stretch_of else -1
+    seen = state.stretches.get(stretch) if stretch >= 0 else None
+    if seen is None or seen.standing == 0:
+        return None
+    first, last = run.stretches[stretch]
+    stops = run.stops
+    needed_s = sum(stops[i].service_s for i in range(first, last + 1))
+    low_m = stops[first].offset_m - settings.inference_zone_m
+    high_m = min(stops[last].offset_m + settings.inference_zone_m, run.stop_offsets[-1])
+    drive_s = run.planned_drive_s(max(low_m, 0.0), high_m)
+    if needed_s <= 0 or math.isnan(drive_s):
+        return None  # the plan does not say how long the stretch takes
+    span_s = seen.last_t - seen.first_t + seen.lead_s
+    spare_s = span_s - drive_s
+    share = settings.stretch_service_share
+    if not share * needed_s <= spare_s <= settings.stretch_hold_up_factor * needed_s + 300.0:
+        return None
+    return Inferred(
+        index, seen.first_t - seen.lead_s / 2, span_s, spare_s, share * needed_s, "stretch"
+    )

@@ -6,7 +6,9 @@ invents a visit at a neighbour nor loses one; or when a bin lift happens there; 
 crew member confirms it. It is *probably* visited, in its turn on the route, when the vehicle
 stood there too briefly to time (sparse fixes) or crawled through its radius at walking
 pace, or when the time the truck took over the stretch of path around it leaves enough
-for its service beyond driving (``rules.stop_timing``: fixes too sparse to see it stand).
+for its service beyond driving (``rules.stop_timing``: fixes too sparse to see it stand),
+or, when the run ends with it unserved, the time the truck spent at its stretch of
+neighbouring stops covers their service (sparse and noisy fixes).
 When progress along the path is ``pass_margin_m`` beyond an unvisited stop, the driver
 is told at once ("passed"); the stop is *missed* for good when its time window closes or the
 run ends (the clock sweep), and a visit after that resolves the alert as visited late.
@@ -30,7 +32,13 @@ from alerts import (
     VisitStatus,
 )
 from rules.signals import Subject, alert_key, moment, signal
-from rules.stop_timing import Inferred, TimingState, served_by_time
+from rules.stop_timing import (
+    Inferred,
+    TimingState,
+    note_stretches,
+    served_by_stretch,
+    served_by_time,
+)
 from sanitrack.settings import RulesSettings
 from tracker import Observation, TrackedRun, TrackedStop
 
@@ -108,6 +116,7 @@ def on_fix(
 ) -> Outcome:
     out = Outcome()
     current = obs.run
+    note_stretches(state.timing, state.run, obs, settings)
     for inferred in served_by_time(state.timing, state.run, obs, settings):
         _inferred(state, inferred, subject, out)
     if obs.stand_since is None and not obs.near_stops and not state.watches:
@@ -255,6 +264,7 @@ def _inferred(state: StopsState, inferred: Inferred, subject: Subject, out: Outc
     stop = state.run.stops[index]
     watch = StopWatch(inferred.arrival_t, inferred.arrival_t, lat=stop.lat, lon=stop.lon)
     details = {
+        "method": inferred.method,
         "span_s": round(inferred.span_s, 1),
         "spare_s": round(inferred.spare_s, 1),
         "needed_s": round(inferred.needed_s, 1),
@@ -344,12 +354,15 @@ def sweep(state: StopsState, now: float, settings: RulesSettings, subject: Subje
             break
         state.window_cursor += 1
         if state.status[index] == PENDING and index not in state.watches:
+            # (not told by its stretch's time: the truck may still be serving the stretch)
             _miss(state, index, closes, "window_closed", subject, out)
     return out
 
 
-def close_run(state: StopsState, t: float, subject: Subject) -> Outcome:
-    """The run ended at ``t``: every collect stop still unserved is missed."""
+def close_run(state: StopsState, t: float, subject: Subject, settings: RulesSettings) -> Outcome:
+    """The run ended at ``t``: every collect stop still unserved is missed, unless the time
+    its stretch took says it was probably served (then a stop missed when its window
+    closed is served late)."""
     out = Outcome()
     if state.closed:
         return out
@@ -362,7 +375,12 @@ def close_run(state: StopsState, t: float, subject: Subject) -> Outcome:
             )
             out.visits.append(visit)
     for index, stop in enumerate(state.run.stops):
-        if stop.collect and state.status[index] == PENDING and index not in state.missed:
+        if not stop.collect or state.status[index] != PENDING:
+            continue
+        inferred = served_by_stretch(state.timing, state.run, index, settings)
+        if inferred is not None:
+            _inferred(state, inferred, subject, out)
+        elif index not in state.missed:
             _miss(state, index, t, "run_ended", subject, out)
     return out
 

@@ -119,6 +119,16 @@ class RulesSettings(BaseModel):
     inference_min_service_s: float = Field(15.0, gt=0, le=3600)
     inference_service_share: float = Field(0.6, ge=0, le=2)
     max_inference_gap_s: float = Field(300.0, ge=0, le=3600)
+    # ... or, for fixes at least stretch_min_gap_s apart (0: off), when the time from the
+    # first fix near a stretch's stops (the nearest stop within its radius widened by the
+    # accuracy, progress within inference_zone_m + stretch_turn_m of it) to the last, less
+    # the drive, covers stretch_service_share of the stretch's service, with one fix
+    # standing, and is at most stretch_hold_up_factor times it plus 5 minutes (longer: a
+    # hold-up). Looked at only when a stop is about to be missed.
+    stretch_min_gap_s: float = Field(15.0, ge=0, le=3600)
+    stretch_turn_m: float = Field(100.0, ge=0, le=5000)
+    stretch_service_share: float = Field(0.8, gt=0, le=5)
+    stretch_hold_up_factor: float = Field(3.0, gt=0, le=100)
     # A time window closed (or a run ended) this long ago: its unserved stops are missed.
     sweep_grace_s: float = Field(60.0, ge=0, le=3600)
     # A run is on from this long before its planned start ...

@@ -50,6 +50,12 @@ class TrackedRun:
     # The plan's driving pace (s/m) on each leg: from the path's start to the first stop,
     # then between consecutive stops (NaN where the plan's times do not tell).
     leg_pace_s_per_m: tuple[float, ...] = ()
+    # Stretches: runs of consecutive collect stops, each within twice the larger radius of
+    # the one before (a truck standing at one may be serving the next): what sparse, noisy
+    # fixes can still time as a whole. (first, last) stop indexes; stretch_of gives each
+    # stop's stretch, -1 for an unload.
+    stretches: tuple[tuple[int, int], ...] = ()
+    stretch_of: tuple[int, ...] = ()
 
     @property
     def length_m(self) -> float:
@@ -123,6 +129,7 @@ def track_run(run: RouteRun, projection: LocalProjection) -> TrackedRun:
                 nearest_y = min(max(y, j * cell), (j + 1) * cell)
                 if math.hypot(nearest_x - x, nearest_y - y) <= reach:
                     grid.setdefault((i, j), []).append(index)
+    stretches, stretch_of = _stretches(stops)
     driver_first = sorted(run.crew, key=lambda member: (member.role != "driver", member.staff_id))
     return TrackedRun(
         id=run.id,
@@ -145,7 +152,30 @@ def track_run(run: RouteRun, projection: LocalProjection) -> TrackedRun:
         stop_grid=grid,
         stop_cell_m=cell,
         leg_pace_s_per_m=_leg_paces(stops, run.planned_start.timestamp()),
+        stretches=stretches,
+        stretch_of=stretch_of,
     )
+
+
+def _stretches(
+    stops: list[TrackedStop],
+) -> tuple[tuple[tuple[int, int], ...], tuple[int, ...]]:
+    stretches: list[tuple[int, int]] = []
+    stretch_of = []
+    previous = None
+    for index, stop in enumerate(stops):
+        if not stop.collect:
+            stretch_of.append(-1)
+            previous = None
+            continue
+        reach_m = 2 * max(stop.radius_m, previous.radius_m) if previous else 0.0
+        if previous is not None and math.hypot(stop.x - previous.x, stop.y - previous.y) <= reach_m:
+            stretches[-1] = (stretches[-1][0], index)
+        else:
+            stretches.append((index, index))
+        stretch_of.append(len(stretches) - 1)
+        previous = stop
+    return tuple(stretches), tuple(stretch_of)
 
 
 def _leg_paces(stops: list[TrackedStop], planned_start_s: float) -> tuple[float, ...]:

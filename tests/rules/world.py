@@ -84,6 +84,7 @@ class StopSpec:
     window_end_s: float | None = None  # seconds after the run's planned start
     window_start_s: float | None = None
     collect: bool = True
+    service_s: int = 0  # planned; the plan's arrivals leave this much time at each stop
 
 
 @dataclass
@@ -238,6 +239,7 @@ def make_world(
     index = PathIndex(path)
     specs = [spec if isinstance(spec, StopSpec) else StopSpec(spec) for spec in stops]
     route_stops = []
+    served_s = 0.0  # planned service before each stop
     for seq, spec in enumerate(specs, start=1):
         x, y = index.point_at(spec.offset_m)
         lat, lon = projection.to_latlon(x, y)
@@ -254,12 +256,14 @@ def make_world(
                 lon=lon,
                 path_offset_m=spec.offset_m,
                 # 5 m/s along the path: arrivals in the order of the offsets
-                planned_arrival=T0 + dt.timedelta(seconds=spec.offset_m / 5.0),
+                planned_arrival=T0 + dt.timedelta(seconds=spec.offset_m / 5.0 + served_s),
                 window_start=window_start,
                 window_end=window_end,
                 dwell_radius_m=dwell_radius_m,
+                service_s=spec.service_s,
             )
         )
+        served_s += spec.service_s
     expected_path = tuple((lon, lat) for lat, lon in (projection.to_latlon(x, y) for x, y in path))
     run = planning.RouteRun(
         id=RUN_ID,
