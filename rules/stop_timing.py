@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from sanitrack.settings import RulesSettings
 from tracker import Observation, TrackedRun
 
+AHEAD_M = 300.0
 MAX_MOVING_FIXES = 64  # kept per run: bounded by count as well as by max_inference_gap_s
 
 
@@ -170,7 +171,11 @@ def note_stretches(
         or not run.stretches
     ):
         return
-    progress_m = current.progress_m
+    # Where along the path the fix reads, near the progress (which stands still while the
+    # tracker sees one stand, and a stand can smear over several stops 30 s apart).
+    progress_m = run.path.locate(
+        obs.x, obs.y, current.progress_m, settings.progress_behind_m, AHEAD_M
+    ).offset_m
     stops, stretch_of = run.stops, run.stretch_of
     reach_m = settings.inference_zone_m + settings.stretch_turn_m
     # The fix counts for one stretch: that of the nearest stop it may be at, in its turn (a
