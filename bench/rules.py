@@ -242,10 +242,12 @@ def score(
     # past; and the stops served after their window closed against the alerts opened when
     # it closed. Then the "you passed stop X" notices told at once, which later evidence
     # may take back, scored on their own.
+    # (withdrawn: late data showed the stop was not missed, or a dropout left no evidence)
     resolved_by_visit = {
         s.key
         for s in signals
-        if s.kind is AlertKind.MISSED_STOP and s.resolution is Resolution.VISITED_LATE
+        if s.kind is AlertKind.MISSED_STOP
+        and s.resolution in (Resolution.VISITED_LATE, Resolution.WITHDRAWN)
     }
     # A stop driven past while the device was offline left no data: excluded, and counted.
     gaps: dict[str, list[tuple[float, float]]] = defaultdict(list)

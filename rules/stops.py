@@ -83,6 +83,11 @@ class StopsState:
     window_cursor: int = 0
     closed: bool = False  # the run ended and its unserved stops are missed
     timing: TimingState = field(default_factory=TimingState)
+    last_visited: int = -1  # the stop visited last (stood at, lifted, confirmed)
+    # No fix for unseen_gap_s since that visit, and the truck came back standing still
+    # (progress may be stuck behind it) ...
+    dropout: bool = False
+    dropout_cursor: int = 0  # ... when progress had passed the stops before this one
 
     @classmethod
     def of(cls, run: TrackedRun) -> StopsState:
@@ -116,6 +121,10 @@ def on_fix(
 ) -> Outcome:
     out = Outcome()
     current = obs.run
+    if obs.moving:
+        state.dropout = False  # seen driving (after a gap progress tells what it skipped)
+    elif obs.gap_s is not None and obs.gap_s >= settings.unseen_gap_s and not state.dropout:
+        state.dropout, state.dropout_cursor = True, state.pass_cursor
     note_stretches(state.timing, state.run, obs, settings)
     for inferred in served_by_time(state.timing, state.run, obs, settings):
         _inferred(state, inferred, subject, out)
@@ -452,6 +461,41 @@ def _visited(
     visit = _visit(state, index, watch, VisitStatus.VISITED, evidence, subject, None, details)
     out.visits.append(visit)
     _resolve_if_alerted(state, index, watch.first_t, subject, out)
+    if state.dropout:
+        # The stops between the last visit before a dropout and this one, not passed before
+        # it, may have been served while no fix came (progress need not have moved past
+        # them: it may be stuck behind the truck): no evidence either way.
+        for between in range(max(state.last_visited + 1, state.dropout_cursor), index):
+            _unseen(state, between, watch.first_t, subject, out)
+        state.dropout = False
+    state.last_visited = index
+
+
+def _unseen(state: StopsState, index: int, t: float, subject: Subject, out: Outcome) -> None:
+    """Stop ``index``, unserved, may have been served unseen: not missed; a "passed" notice
+    told about it is withdrawn (a stop missed for good when its window closed stays so)."""
+    stop = state.run.stops[index]
+    if not stop.collect or state.status[index] != PENDING or index in state.missed:
+        return
+    state.status[index] = UNSEEN
+    key = state.alerted.pop(index, None)
+    if key is None:
+        return
+    out.signals.append(
+        signal(
+            Change.RESOLVED,
+            key,
+            KIND,
+            Severity.WARNING,
+            subject,
+            t,
+            f"Xe {subject.label}: không rõ điểm {stop.seq} có được thu gom không (mất tín hiệu)",
+            {"reason": "unseen"},
+            route_run_id=state.run.id,
+            stop_seq=stop.seq,
+            resolution=Resolution.WITHDRAWN,
+        )
+    )
 
 
 def _resolve_if_alerted(
