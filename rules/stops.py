@@ -18,102 +18,33 @@ Stops progress skipped while no fix came (a dropout) are *unseen*: no evidence e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alerts import (
-    AlertKind,
-    AlertSignal,
-    Change,
-    Resolution,
-    Severity,
-    StopVisit,
-    VisitEvidence,
-    VisitStatus,
+from alerts import Change, Severity, VisitEvidence, VisitStatus
+from rules.signals import Subject, alert_key
+from rules.stop_records import (
+    iso,
+    miss,
+    missed_signal,
+    resolve_if_alerted,
+    visit_record,
+    visited,
 )
-from rules.signals import Subject, alert_key, moment, signal
-from rules.stop_timing import (
-    Inferred,
-    TimingState,
-    note_stretches,
-    served_by_stretch,
-    served_by_time,
+from rules.stop_state import (
+    KIND,
+    PENDING,
+    PROBABLE,
+    UNSEEN,
+    VISITED,
+    Outcome,
+    StopsState,
+    StopWatch,
 )
+from rules.stop_timing import Inferred, note_stretches, served_by_stretch, served_by_time
 from sanitrack.settings import RulesSettings
-from tracker import Observation, TrackedRun, TrackedStop
+from tracker import Observation
 
-KIND = AlertKind.MISSED_STOP
-PENDING, PROBABLE, VISITED, UNSEEN = 0, 1, 2, 3
-
-
-@dataclass(slots=True)
-class StopWatch:
-    """The vehicle at one stop: standing there, or going through its radius."""
-
-    first_t: float
-    last_t: float
-    stood: bool = False  # a stand whose mean position is within the stop's radius
-    dwell_s: float = 0.0
-    passing_fixes: int = 0  # moving fixes inside the (accuracy-widened) radius
-    speed_sum_kmh: float = 0.0
-    closest_m: float = math.inf
-    lat: float = 0.0  # where the vehicle stood (the stand's mean), or its closest fix
-    lon: float = 0.0
-    fixes: int = 0
-    in_turn: bool = False  # while route progress was at this stop, not on another leg
-    matched: bool = False  # the stand's mean was at this stop at its last fix
-    visited: VisitEvidence | None = None
-
-
-@dataclass(slots=True)
-class StopsState:
-    """One route run's stops: which are served, which were passed or missed."""
-
-    run: TrackedRun
-    status: bytearray
-    window_order: tuple[int, ...]  # indexes of windowed stops by window end
-    alerted: dict[int, str] = field(default_factory=dict)  # index -> open alert key
-    missed: set[int] = field(default_factory=set)  # missed for good
-    watches: dict[int, StopWatch] = field(default_factory=dict)
-    pass_cursor: int = 0  # stops before it are behind the progress
-    near_passed: set[int] = field(default_factory=set)  # behind it, but the vehicle is near
-    # The stops at the current stand, found where its mean was (found again when it moves).
-    stand_hits: tuple[tuple[int, float], ...] = ()
-    stand_anchor: tuple[float, float, float] = (math.nan, 0.0, 0.0)  # since, x, y
-    window_cursor: int = 0
-    closed: bool = False  # the run ended and its unserved stops are missed
-    timing: TimingState = field(default_factory=TimingState)
-    last_visited: int = -1  # the stop visited last (stood at, lifted, confirmed)
-    # No fix for unseen_gap_s since that visit, and the truck came back standing still
-    # (progress may be stuck behind it) ...
-    dropout: bool = False
-    dropout_cursor: int = 0  # ... when progress had passed the stops before this one
-
-    @classmethod
-    def of(cls, run: TrackedRun) -> StopsState:
-        windowed = [i for i, s in enumerate(run.stops) if s.window_end_s is not None and s.collect]
-        order = tuple(sorted(windowed, key=lambda i: run.stops[i].window_end_s or 0.0))
-        return cls(run, bytearray(len(run.stops)), order)
-
-    def clone(self) -> StopsState:
-        copy = replace(self)
-        copy.status = bytearray(self.status)
-        copy.alerted = dict(self.alerted)
-        copy.missed = set(self.missed)
-        copy.near_passed = set(self.near_passed)
-        copy.watches = {k: replace(w) for k, w in self.watches.items()}
-        copy.timing = self.timing.clone()
-        return copy
-
-
-@dataclass(slots=True)
-class Outcome:
-    signals: list[AlertSignal] = field(default_factory=list)
-    visits: list[StopVisit] = field(default_factory=list)
-
-    def extend(self, other: Outcome) -> None:
-        self.signals.extend(other.signals)
-        self.visits.extend(other.visits)
+__all__ = ["PENDING", "PROBABLE", "UNSEEN", "VISITED", "Outcome", "StopsState"]
 
 
 def on_fix(
@@ -215,7 +146,7 @@ def _standing(
     watch.lat, watch.lon = obs.stand_lat, obs.stand_lon
     if watch.visited is None and watch.dwell_s >= settings.min_dwell_s:
         watch.visited = VisitEvidence.DWELL
-        _visited(state, index, watch, VisitEvidence.DWELL, subject, out, {})
+        visited(state, index, watch, VisitEvidence.DWELL, subject, out, {})
 
 
 def _passing(
@@ -239,7 +170,9 @@ def _left(
     watch = state.watches.pop(index)
     if watch.visited is not None:  # the visit is over: record when it ended
         out.visits.append(
-            _visit(state, index, watch, VisitStatus.VISITED, watch.visited, subject, watch.last_t)
+            visit_record(
+                state, index, watch, VisitStatus.VISITED, watch.visited, subject, watch.last_t
+            )
         )
         return
     # Weak evidence, and only in the stop's turn (a truck standing at a neighbour served on
@@ -258,11 +191,11 @@ def _left(
     if state.status[index] == PENDING and (stood or (slow and watch.in_turn)):
         state.status[index] = PROBABLE
         out.visits.append(
-            _visit(
+            visit_record(
                 state, index, watch, VisitStatus.PROBABLE, VisitEvidence.SLOW_PASS, subject, None
             )
         )
-        _resolve_if_alerted(state, index, watch.first_t, subject, out)
+        resolve_if_alerted(state, index, watch.first_t, subject, out)
 
 
 def _inferred(state: StopsState, inferred: Inferred, subject: Subject, out: Outcome) -> None:
@@ -279,7 +212,7 @@ def _inferred(state: StopsState, inferred: Inferred, subject: Subject, out: Outc
         "needed_s": round(inferred.needed_s, 1),
     }
     out.visits.append(
-        _visit(
+        visit_record(
             state,
             index,
             watch,
@@ -290,7 +223,7 @@ def _inferred(state: StopsState, inferred: Inferred, subject: Subject, out: Outc
             details,
         )
     )
-    _resolve_if_alerted(state, index, inferred.arrival_t, subject, out)
+    resolve_if_alerted(state, index, inferred.arrival_t, subject, out)
 
 
 def _passed(
@@ -345,7 +278,7 @@ def _passed(
             key = alert_key(KIND, subject, stop.planned_arrival_s, state.run.id, stop.seq)
             state.alerted[index] = key
             out.signals.append(
-                _missed_signal(
+                missed_signal(
                     Change.OPENED, state, stop, key, subject, obs.t, "passed", Severity.WARNING
                 )
             )
@@ -364,7 +297,7 @@ def sweep(state: StopsState, now: float, settings: RulesSettings, subject: Subje
         state.window_cursor += 1
         if state.status[index] == PENDING and index not in state.watches:
             # (not told by its stretch's time: the truck may still be serving the stretch)
-            _miss(state, index, closes, "window_closed", subject, out)
+            miss(state, index, closes, "window_closed", subject, out)
     return out
 
 
@@ -379,7 +312,7 @@ def close_run(state: StopsState, t: float, subject: Subject, settings: RulesSett
     for index in list(state.watches):
         watch = state.watches.pop(index)
         if watch.visited is not None:
-            visit = _visit(
+            visit = visit_record(
                 state, index, watch, VisitStatus.VISITED, watch.visited, subject, watch.last_t
             )
             out.visits.append(visit)
@@ -390,7 +323,7 @@ def close_run(state: StopsState, t: float, subject: Subject, settings: RulesSett
         if inferred is not None:
             _inferred(state, inferred, subject, out)
         elif index not in state.missed:
-            _miss(state, index, t, "run_ended", subject, out)
+            miss(state, index, t, "run_ended", subject, out)
     return out
 
 
@@ -414,7 +347,7 @@ def bin_lift(
     if watch is None:
         watch = StopWatch(t, t, closest_m=best_distance, lat=lat, lon=lon, fixes=1)
     watch.visited = VisitEvidence.BIN_LIFT
-    _visited(state, best, watch, VisitEvidence.BIN_LIFT, subject, out, {"bin_lift_at": _iso(t)})
+    visited(state, best, watch, VisitEvidence.BIN_LIFT, subject, out, {"bin_lift_at": iso(t)})
     return out
 
 
@@ -444,169 +377,5 @@ def confirm(
     else:
         details["position"] = "unknown"
     watch = StopWatch(t, t, closest_m=distance, lat=lat, lon=lon, fixes=1)
-    _visited(state, index, watch, VisitEvidence.STAFF_CONFIRMATION, subject, out, details)
+    visited(state, index, watch, VisitEvidence.STAFF_CONFIRMATION, subject, out, details)
     return out
-
-
-def _visited(
-    state: StopsState,
-    index: int,
-    watch: StopWatch,
-    evidence: VisitEvidence,
-    subject: Subject,
-    out: Outcome,
-    details: dict[str, Any],
-) -> None:
-    state.status[index] = VISITED
-    visit = _visit(state, index, watch, VisitStatus.VISITED, evidence, subject, None, details)
-    out.visits.append(visit)
-    _resolve_if_alerted(state, index, watch.first_t, subject, out)
-    if state.dropout:
-        # The stops between the last visit before a dropout and this one, not passed before
-        # it, may have been served while no fix came (progress need not have moved past
-        # them: it may be stuck behind the truck): no evidence either way.
-        for between in range(max(state.last_visited + 1, state.dropout_cursor), index):
-            _unseen(state, between, watch.first_t, subject, out)
-        state.dropout = False
-    state.last_visited = index
-
-
-def _unseen(state: StopsState, index: int, t: float, subject: Subject, out: Outcome) -> None:
-    """Stop ``index``, unserved, may have been served unseen: not missed; a "passed" notice
-    told about it is withdrawn (a stop missed for good when its window closed stays so)."""
-    stop = state.run.stops[index]
-    if not stop.collect or state.status[index] != PENDING or index in state.missed:
-        return
-    state.status[index] = UNSEEN
-    key = state.alerted.pop(index, None)
-    if key is None:
-        return
-    out.signals.append(
-        signal(
-            Change.RESOLVED,
-            key,
-            KIND,
-            Severity.WARNING,
-            subject,
-            t,
-            f"Xe {subject.label}: không rõ điểm {stop.seq} có được thu gom không (mất tín hiệu)",
-            {"reason": "unseen"},
-            route_run_id=state.run.id,
-            stop_seq=stop.seq,
-            resolution=Resolution.WITHDRAWN,
-        )
-    )
-
-
-def _resolve_if_alerted(
-    state: StopsState, index: int, t: float, subject: Subject, out: Outcome
-) -> None:
-    key = state.alerted.pop(index, None)
-    if key is None:
-        return
-    state.missed.discard(index)
-    stop = state.run.stops[index]
-    out.signals.append(
-        signal(
-            Change.RESOLVED,
-            key,
-            KIND,
-            Severity.WARNING,
-            subject,
-            t,
-            f"Xe {subject.label} đã thu gom điểm {stop.seq} (muộn)",
-            {"visited_at": _iso(t)},
-            route_run_id=state.run.id,
-            stop_seq=stop.seq,
-            resolution=Resolution.VISITED_LATE,
-        )
-    )
-
-
-def _miss(
-    state: StopsState, index: int, t: float, reason: str, subject: Subject, out: Outcome
-) -> None:
-    stop = state.run.stops[index]
-    state.missed.add(index)
-    key = state.alerted.get(index)
-    change = Change.UPDATED
-    if key is None:
-        key = alert_key(KIND, subject, stop.planned_arrival_s, state.run.id, stop.seq)
-        state.alerted[index] = key
-        change = Change.OPENED
-    out.signals.append(
-        _missed_signal(change, state, stop, key, subject, t, reason, Severity.CRITICAL)
-    )
-
-
-def _missed_signal(
-    change: Change,
-    state: StopsState,
-    stop: TrackedStop,
-    key: str,
-    subject: Subject,
-    t: float,
-    reason: str,
-    severity: Severity,
-) -> AlertSignal:
-    if reason == "passed":
-        message = f"Xe {subject.label} đã đi qua điểm {stop.seq} mà chưa thu gom"
-    else:
-        message = f"Xe {subject.label} bỏ sót điểm {stop.seq} của tuyến {state.run.name}"
-    evidence: dict[str, Any] = {
-        "reason": reason,
-        "stop_seq": stop.seq,
-        "service_point_id": stop.service_point_id,
-        "planned_arrival": _iso(stop.planned_arrival_s),
-        "lat": stop.lat,
-        "lon": stop.lon,
-    }
-    if stop.window_end_s is not None:
-        evidence["window_end"] = _iso(stop.window_end_s)
-    return signal(
-        change,
-        key,
-        KIND,
-        severity,
-        subject,
-        t,
-        message,
-        evidence,
-        route_run_id=state.run.id,
-        stop_seq=stop.seq,
-    )
-
-
-def _visit(
-    state: StopsState,
-    index: int,
-    watch: StopWatch,
-    status: VisitStatus,
-    evidence: VisitEvidence,
-    subject: Subject,
-    departure_t: float | None,
-    details: dict[str, Any] | None = None,
-) -> StopVisit:
-    stop = state.run.stops[index]
-    return StopVisit(
-        tenant_id=subject.tenant_id,
-        route_run_id=state.run.id,
-        stop_seq=stop.seq,
-        vehicle_id=subject.vehicle_id,
-        device_id=subject.device_id,
-        service_point_id=stop.service_point_id,
-        status=status,
-        evidence=evidence,
-        arrival_at=moment(watch.first_t),
-        departure_at=None if departure_t is None else moment(departure_t),
-        dwell_s=round(watch.dwell_s, 1),
-        closest_m=round(watch.closest_m, 1) if math.isfinite(watch.closest_m) else 0.0,
-        lat=watch.lat if watch.lat else stop.lat,
-        lon=watch.lon if watch.lon else stop.lon,
-        late=stop.window_end_s is not None and watch.first_t > stop.window_end_s,
-        details={"fixes": watch.fixes, **(details or {})},
-    )
-
-
-def _iso(t: float) -> str:
-    return moment(t).isoformat(timespec="milliseconds").replace("+00:00", "Z")
