@@ -241,10 +241,10 @@ def _passed(
     stops = state.run.stops
     if obs.progress_after_gap:
         # Progress resumes after a gap in the fixes: stops up to here (and the one it stands
-        # at) may have been served unseen: the evidence is cut.
-        while (
-            state.pass_cursor < len(stops)
-            and stops[state.pass_cursor].offset_m <= progress_m + stops[state.pass_cursor].radius_m
+        # at; driving on, one just ahead is still to come) may have been served unseen: the
+        # evidence is cut.
+        while state.pass_cursor < len(stops) and stops[state.pass_cursor].offset_m <= progress_m + (
+            0.0 if obs.moving else stops[state.pass_cursor].radius_m
         ):
             index = state.pass_cursor
             state.pass_cursor += 1

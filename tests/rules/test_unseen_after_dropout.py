@@ -80,3 +80,20 @@ def test_coming_back_driving_the_same_stops_are_missed() -> None:
     log = play(world, fixes_of(trip, left_1 + 5.0, at_4 - 20.0))
     assert world.stops_state.status[3] == VISITED
     assert open_missed(log) == {2, 3}
+
+
+def test_driving_on_after_a_dropout_the_stop_just_ahead_is_still_to_come() -> None:
+    # Fixes come back 20 m before stop 2, the truck driving: stop 2 is ahead, not served
+    # unseen; it drives past it, so it is missed (stop 1 behind it was served, and seen).
+    world = make_world(stops=(300.0, 800.0, 1100.0))
+    trip = Trip(START_S, 0.0, 0.0).to(300.0, 0.0, KMH).stand(40.0)
+    left_1 = trip.t
+    trip.to(780.0, 0.0, KMH)
+    back = trip.t
+    trip.to(1100.0, 0.0, KMH).stand(40.0).to(1100.0, 400.0, KMH)
+    fixes = [f for f in trip.fixes(every_s=5.0) if not left_1 + 5.0 < f.t < back]
+    assert back - (left_1 + 5.0) >= world.settings.unseen_gap_s
+    log = play(world, fixes)
+    status = world.stops_state.status
+    assert (status[0], status[2]) == (VISITED, VISITED)
+    assert open_missed(log) == {2}
