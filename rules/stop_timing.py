@@ -206,14 +206,22 @@ def note_stretches(
 
 
 def served_by_stretch(
-    state: TimingState, run: TrackedRun, index: int, settings: RulesSettings
+    state: TimingState,
+    run: TrackedRun,
+    index: int,
+    settings: RulesSettings,
+    *,
+    so_far: bool = False,
 ) -> Inferred | None:
-    """Stop ``index``, about to be missed, probably served: its stretch's time tells."""
+    """Stop ``index``, about to be missed, probably served: its stretch's time tells.
+    ``so_far``: the stretch up to this stop only (the truck may still be working along it)."""
     stretch = run.stretch_of[index] if run.stretch_of else -1
     seen = state.stretches.get(stretch) if stretch >= 0 else None
     if seen is None or seen.standing == 0:
         return None
     first, last = run.stretches[stretch]
+    if so_far:
+        last = index
     stops = run.stops
     needed_s = sum(stops[i].service_s for i in range(first, last + 1))
     low_m = stops[first].offset_m - settings.inference_zone_m

@@ -274,6 +274,9 @@ def _passed(
             and index not in state.watches
             and index not in state.alerted
             and index not in state.missed
+            # sparse fixes: the time spent along its stretch so far may cover it (the run's
+            # end decides)
+            and served_by_stretch(state.timing, state.run, index, settings, so_far=True) is None
         ):
             key = alert_key(KIND, subject, stop.planned_arrival_s, state.run.id, stop.seq)
             state.alerted[index] = key
