@@ -51,23 +51,14 @@ def unseen(state: StopsState, index: int, t: float, subject: Subject, out: Outco
         return
     state.status[index] = UNSEEN
     key = state.alerted.pop(index, None)
-    if key is None:
-        return
-    out.signals.append(
-        signal(
-            Change.RESOLVED,
-            key,
-            KIND,
-            Severity.WARNING,
-            subject,
-            t,
-            f"Xe {subject.label}: không rõ điểm {stop.seq} có được thu gom không (mất tín hiệu)",
-            {"reason": "unseen"},
-            route_run_id=state.run.id,
-            stop_seq=stop.seq,
-            resolution=Resolution.WITHDRAWN,
+    if key is not None:
+        message = (
+            f"Xe {subject.label}: không rõ điểm {stop.seq} có được thu gom không (mất tín hiệu)"
         )
-    )
+        evidence = {"reason": "unseen"}
+        out.signals.append(
+            _resolved(state, stop, key, subject, t, message, evidence, withdrawn=True)
+        )
 
 
 def resolve_if_alerted(
@@ -78,20 +69,35 @@ def resolve_if_alerted(
         return
     state.missed.discard(index)
     stop = state.run.stops[index]
-    out.signals.append(
-        signal(
-            Change.RESOLVED,
-            key,
-            KIND,
-            Severity.WARNING,
-            subject,
-            t,
-            f"Xe {subject.label} đã thu gom điểm {stop.seq} (muộn)",
-            {"visited_at": iso(t)},
-            route_run_id=state.run.id,
-            stop_seq=stop.seq,
-            resolution=Resolution.VISITED_LATE,
-        )
+    message = f"Xe {subject.label} đã thu gom điểm {stop.seq} (muộn)"
+    evidence = {"visited_at": iso(t)}
+    out.signals.append(_resolved(state, stop, key, subject, t, message, evidence))
+
+
+def _resolved(
+    state: StopsState,
+    stop: TrackedStop,
+    key: str,
+    subject: Subject,
+    t: float,
+    message: str,
+    evidence: dict[str, Any],
+    *,
+    withdrawn: bool = False,
+) -> AlertSignal:
+    """The stop's alert resolved: served late after all, or withdrawn (no evidence)."""
+    return signal(
+        Change.RESOLVED,
+        key,
+        KIND,
+        Severity.WARNING,
+        subject,
+        t,
+        message,
+        evidence,
+        route_run_id=state.run.id,
+        stop_seq=stop.seq,
+        resolution=Resolution.WITHDRAWN if withdrawn else Resolution.VISITED_LATE,
     )
 
 

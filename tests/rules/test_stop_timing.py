@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from alerts import AlertKind, Change, VisitEvidence, VisitStatus
+from alerts import AlertKind, VisitEvidence, VisitStatus
 from rules import FixInput
 from rules.stops import PROBABLE, UNSEEN
 from sanitrack.settings import RulesSettings
@@ -45,16 +45,6 @@ def served_trip(stand_s: float = 45.0, speed_kmh: float = PLAN_KMH) -> Trip:
     return trip.to(1200.0, 0.0, speed_kmh).to(1200.0, 300.0, speed_kmh)
 
 
-def open_missed(log: Log) -> set[int]:
-    """Stops with a missed_stop alert opened and not resolved."""
-    resolved = {s.key for s in log.of(MISSED) if s.change is Change.RESOLVED}
-    return {
-        s.stop_seq
-        for s in log.of(MISSED)
-        if s.change is Change.OPENED and s.key not in resolved and s.stop_seq is not None
-    }
-
-
 def inferred_seqs(log: Log) -> set[int]:
     return {v.stop_seq for v in log.visits if (v.status, v.evidence) == INFERRED}
 
@@ -69,7 +59,7 @@ def test_stops_served_between_sparse_fixes_are_probably_served_by_time() -> None
     # One standing fix at each stop (or none), and it reads 35 m off: no stand is seen there.
     log = world.play(sparse(trip, START_S + 10.0), until=trip.t + 60.0)
     assert inferred_seqs(log) == {1, 2, 3}
-    assert open_missed(log) == set()
+    assert log.open_missed() == set()
     assert [world.stops_state.status[i] for i in range(3)] == [PROBABLE] * 3
     visit = next(v for v in log.visits if v.stop_seq == 2)
     assert visit.departure_at is None  # probable: no departure is known
@@ -83,7 +73,7 @@ def test_without_the_inference_the_same_stops_are_missed() -> None:
     trip = served_trip()
     log = world.play(sparse(trip, START_S + 10.0), until=trip.t + 60.0)
     assert inferred_seqs(log) == set()
-    assert open_missed(log) == {1, 2, 3}
+    assert log.open_missed() == {1, 2, 3}
 
 
 def test_a_stand_too_short_for_a_service_infers_nothing() -> None:
@@ -92,7 +82,7 @@ def test_a_stand_too_short_for_a_service_infers_nothing() -> None:
     trip = served_trip(stand_s=settings.inference_min_service_s / 3)
     log = world.play(sparse(trip, START_S + 10.0), until=trip.t + 60.0)
     assert inferred_seqs(log) == set()
-    assert open_missed(log) == {1, 2, 3}
+    assert log.open_missed() == {1, 2, 3}
 
 
 def test_stops_driven_past_at_street_speed_are_missed() -> None:
@@ -100,7 +90,7 @@ def test_stops_driven_past_at_street_speed_are_missed() -> None:
     trip = Trip(START_S, 0.0, 0.0).to(1200.0, 0.0, PLAN_KMH).to(1200.0, 300.0, PLAN_KMH)
     log = world.play(sparse(trip, START_S + 10.0), until=trip.t + 60.0)
     assert inferred_seqs(log) == set()
-    assert open_missed(log) == {1, 2, 3}
+    assert log.open_missed() == {1, 2, 3}
 
 
 def test_a_dropout_over_served_stops_leaves_them_unseen_not_inferred() -> None:
@@ -118,7 +108,7 @@ def test_a_dropout_over_served_stops_leaves_them_unseen_not_inferred() -> None:
     assert inferred_seqs(log) <= {1}
     assert world.stops_state.status[1] == UNSEEN
     assert world.stops_state.status[2] == UNSEEN
-    assert not {2, 3} & open_missed(log)
+    assert not {2, 3} & log.open_missed()
 
 
 def test_a_hold_up_in_traffic_away_from_the_stops_serves_none_of_them() -> None:
@@ -136,7 +126,7 @@ def test_a_hold_up_in_traffic_away_from_the_stops_serves_none_of_them() -> None:
     )
     log = world.play(sparse(trip, START_S + 10.0, stand_off_m=0.0), until=trip.t + 60.0)
     assert 2 not in inferred_seqs(log)
-    assert {2, 3} <= open_missed(log)
+    assert {2, 3} <= log.open_missed()
 
 
 @hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -63,15 +63,6 @@ def by_stretch(log: Log) -> set[int]:
     }
 
 
-def open_missed(log: Log) -> set[int]:
-    resolved = {s.key for s in log.of(MISSED) if s.change is Change.RESOLVED}
-    return {
-        s.stop_seq
-        for s in log.of(MISSED)
-        if s.change is Change.OPENED and s.key not in resolved and s.stop_seq is not None
-    }
-
-
 def play(world: World, trip: Trip, every_s: float = EVERY_S) -> Log:
     log = world.play(sparse(trip, every_s), until=trip.t + 120.0)
     assert world.stops_state.closed, "the run must have ended for the stops to be decided"
@@ -97,7 +88,7 @@ def test_without_the_stretches_the_same_stops_are_missed() -> None:
     world = world_of(RulesSettings(max_inference_gap_s=0.0, stretch_min_gap_s=0.0))
     log = play(world, trip_of({x: SERVICE_S for x in (*STRETCH_M, ALONE_M)}))
     assert by_stretch(log) == set()
-    assert open_missed(log) == {1, 2, 3, 4}
+    assert log.open_missed() == {1, 2, 3, 4}
     passed = {s.stop_seq for s in log.of(MISSED) if s.evidence.get("reason") == "passed"}
     assert passed == {1, 2, 3, 4}
 
@@ -106,14 +97,14 @@ def test_a_stretch_driven_through_is_missed_beside_one_served() -> None:
     world = world_of()
     log = play(world, trip_of({ALONE_M: SERVICE_S}))
     assert by_stretch(log) == {4}
-    assert open_missed(log) == {1, 2, 3}
+    assert log.open_missed() == {1, 2, 3}
 
 
 def test_standing_at_a_stretch_far_longer_than_its_service_is_a_hold_up() -> None:
     world = world_of()
     log = play(world, trip_of({240.0: 1200.0, ALONE_M: SERVICE_S}))
     assert by_stretch(log) == {4}
-    assert open_missed(log) == {1, 2, 3}
+    assert log.open_missed() == {1, 2, 3}
 
 
 def test_a_stop_missed_when_its_window_closed_is_served_late_by_its_stretch() -> None:
@@ -136,4 +127,4 @@ def test_fixes_5_s_apart_are_not_counted_by_stretch() -> None:
     log = play(world, trip_of({x: SERVICE_S for x in (*STRETCH_M, ALONE_M)}), every_s=5.0)
     assert world.stops_state.timing.stretches == {}
     assert by_stretch(log) == set()
-    assert open_missed(log) == {1, 2, 3, 4}
+    assert log.open_missed() == {1, 2, 3, 4}

@@ -5,7 +5,7 @@ truck is seen going on, and the stops are missed as before."""
 
 from __future__ import annotations
 
-from alerts import AlertKind, Change, VisitEvidence, VisitStatus
+from alerts import AlertKind, VisitEvidence, VisitStatus
 from rules import FixInput
 from rules.stops import UNSEEN, VISITED
 from tests.rules.world import PROJECTION, START_S, Log, Trip, World, make_world
@@ -52,15 +52,6 @@ def play(world: World, fixes: list[FixInput]) -> Log:
     return world.play(fixes, until=world.end_s + world.settings.run_overrun_s + 60.0)
 
 
-def open_missed(log: Log) -> set[int]:
-    resolved = {s.key for s in log.of(MISSED) if s.change is Change.RESOLVED}
-    return {
-        s.stop_seq
-        for s in log.of(MISSED)
-        if s.change is Change.OPENED and s.key not in resolved and s.stop_seq is not None
-    }
-
-
 def test_stops_between_visits_around_a_dropout_ending_standing_are_unseen() -> None:
     world = world_of()
     trip, left_1, at_4 = trip_of()
@@ -70,7 +61,7 @@ def test_stops_between_visits_around_a_dropout_ending_standing_are_unseen() -> N
     ]
     status = world.stops_state.status
     assert (status[0], status[1], status[2], status[3]) == (VISITED, UNSEEN, UNSEEN, VISITED)
-    assert open_missed(log) == set()
+    assert log.open_missed() == set()
 
 
 def test_coming_back_driving_the_same_stops_are_missed() -> None:
@@ -79,7 +70,7 @@ def test_coming_back_driving_the_same_stops_are_missed() -> None:
     # The gap ends 20 s before stop 4: the first fixes after it are moving.
     log = play(world, fixes_of(trip, left_1 + 5.0, at_4 - 20.0))
     assert world.stops_state.status[3] == VISITED
-    assert open_missed(log) == {2, 3}
+    assert log.open_missed() == {2, 3}
 
 
 def test_driving_on_after_a_dropout_the_stop_just_ahead_is_still_to_come() -> None:
@@ -96,4 +87,4 @@ def test_driving_on_after_a_dropout_the_stop_just_ahead_is_still_to_come() -> No
     log = play(world, fixes)
     status = world.stops_state.status
     assert (status[0], status[2]) == (VISITED, VISITED)
-    assert open_missed(log) == {2}
+    assert log.open_missed() == {2}

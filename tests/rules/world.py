@@ -109,6 +109,16 @@ class Log:
     def of(self, kind: AlertKind) -> list[AlertSignal]:
         return [s for s in self.signals if s.kind is kind]
 
+    def open_missed(self) -> set[int]:
+        """The stops with a missed_stop alert opened and not resolved (or withdrawn)."""
+        missed = self.of(AlertKind.MISSED_STOP)
+        resolved = {s.key for s in missed if s.change is Change.RESOLVED}
+        return {
+            s.stop_seq
+            for s in missed
+            if s.change is Change.OPENED and s.key not in resolved and s.stop_seq is not None
+        }
+
     def changes(self, kind: AlertKind) -> list[Change]:
         return [s.change for s in self.of(kind)]
 
