@@ -16,11 +16,12 @@ longer than ``max_inference_gap_s``.
 
 When the fixes are sparse *and* noisy (30 s apart, 30 m off) a stand can smear over two
 stops and progress stands still where it began, so spans between moving fixes are cut or
-misplaced. What is left is the stretch (``TrackedRun.stretches``: stops a few metres
-apart): the time from the first sparse fix near its stops, in its turn on the route, to
-the last. A stop about to be missed is probably served when that time, less the drive
-over the stretch, covers ``stretch_service_share`` of its stops' service, with at least
-one fix standing; a stretch held much longer than that is a hold-up, not service.
+misplaced. What is left is the stretch (``TrackedRun.stretches``: neighbouring stops, each
+within twice the radius of the one before): the time from the first sparse fix near its
+stops, in its turn on the route, to the last. A stop about to be missed is probably served
+when that time, less the drive over the stretch, covers ``stretch_service_share`` of its
+stops' service, with at least one fix standing; a stretch held much longer than that is a
+hold-up, not service.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from dataclasses import dataclass, field
 from sanitrack.settings import RulesSettings
 from tracker import Observation, TrackedRun
 
-AHEAD_M = 300.0
+AHEAD_M = 300.0  # how far past the progress a sparse fix is looked for on the path
+HOLD_UP_SLACK_S = 300.0  # a stretch held longer than its service allows plus this: a hold-up
 MAX_MOVING_FIXES = 64  # kept per run: bounded by count as well as by max_inference_gap_s
 
 
@@ -159,7 +161,7 @@ def _near_a_stop(run: TrackedRun, obs: Observation) -> bool:
 def note_stretches(
     state: TimingState, run: TrackedRun, obs: Observation, settings: RulesSettings
 ) -> None:
-    """Count a sparse fix towards the stretches whose stops it is near, in their turn."""
+    """Count a sparse fix towards the stretch of the nearest stop it may be at, in its turn."""
     current = obs.run
     if (
         current is None
@@ -232,7 +234,11 @@ def served_by_stretch(
     span_s = seen.last_t - seen.first_t + seen.lead_s
     spare_s = span_s - drive_s
     share = settings.stretch_service_share
-    if not share * needed_s <= spare_s <= settings.stretch_hold_up_factor * needed_s + 300.0:
+    if (
+        not share * needed_s
+        <= spare_s
+        <= settings.stretch_hold_up_factor * needed_s + HOLD_UP_SLACK_S
+    ):
         return None
     return Inferred(
         index, seen.first_t - seen.lead_s / 2, span_s, spare_s, share * needed_s, "stretch"

@@ -12,7 +12,10 @@ neighbouring stops covers their service (sparse and noisy fixes).
 When progress along the path is ``pass_margin_m`` beyond an unvisited stop, the driver
 is told at once ("passed"); the stop is *missed* for good when its time window closes or the
 run ends (the clock sweep), and a visit after that resolves the alert as visited late.
-Stops progress skipped while no fix came (a dropout) are *unseen*: no evidence either way.
+With sparse fixes the driver is not told while the time along the stop's stretch so far
+covers it. Stops progress skipped while no fix came (a dropout) are *unseen*: no evidence
+either way; so are those between the visits around a dropout the truck came back from
+standing still (its progress may be stuck behind it).
 """
 
 from __future__ import annotations
