@@ -144,9 +144,7 @@ async def set_in_service(
     """Put a truck back in service after a breakdown (or take it out): plans from now on
     use it (or not); the routes already planned stay as they are."""
     async with ctx.pool.connection() as conn:
-        if not await fleet.set_in_service(conn, principal.tenant_id, vehicle_id, body.in_service):
-            raise fleet.NotFound(f"vehicle {vehicle_id}")
-        vehicle = await fleet.get_vehicle(conn, principal.tenant_id, vehicle_id)
+        vehicle = await fleet.put_in_service(conn, principal.tenant_id, vehicle_id, body.in_service)
         devices = await fleet.list_devices(conn, principal.tenant_id, vehicle_id=vehicle_id)
     return vehicle_json(vehicle, devices)
 

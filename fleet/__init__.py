@@ -49,7 +49,13 @@ from fleet.service import (
     staff_names,
     vehicle_codes,
 )
-from fleet.shifts import TruckShift, set_in_service, set_truck_shift, trucks_in_service
+from fleet.shifts import (
+    TruckShift,
+    put_in_service,
+    set_in_service,
+    set_truck_shift,
+    trucks_in_service,
+)
 
 __all__ = [
     "Conflict",
@@ -94,6 +100,7 @@ __all__ = [
     "list_vehicles",
     "parse_username",
     "polygon_geojson",
+    "put_in_service",
     "rotate_device_secret",
     "rotate_secret",
     "set_active",

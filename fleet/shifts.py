@@ -8,6 +8,9 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from fleet.errors import NotFound
+from fleet.models import Vehicle
+
 
 @dataclass(frozen=True, slots=True)
 class TruckShift:
@@ -67,6 +70,21 @@ async def set_in_service(
         (in_service, tenant_id, vehicle_id),
     )
     return cursor.rowcount == 1
+
+
+async def put_in_service(
+    conn: AsyncConnection[Any], tenant_id: int, vehicle_id: int, in_service: bool
+) -> Vehicle:
+    """A truck put back in service after a breakdown (or taken out), as it now is."""
+    cursor = await conn.execute(
+        "UPDATE vehicles SET in_service = %s WHERE tenant_id = %s AND id = %s"
+        " RETURNING id, tenant_id, code, name, capacity_kg, in_service",
+        (in_service, tenant_id, vehicle_id),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"vehicle {vehicle_id}")
+    return Vehicle(*row)
 
 
 async def set_truck_shift(

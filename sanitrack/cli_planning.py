@@ -75,9 +75,10 @@ async def _replan(settings: Settings, args: argparse.Namespace) -> int:
 async def _truck_service(settings: Settings, args: argparse.Namespace) -> int:
     async with database(settings) as db, db.pool.connection() as conn:
         tenant = await fleet.get_tenant(conn, args.tenant)
-        if not await fleet.set_in_service(conn, tenant.id, args.vehicle_id, not args.out):
-            raise fleet.NotFound(f"vehicle {args.vehicle_id} of {tenant.slug!r}")
-        vehicle = await fleet.get_vehicle(conn, tenant.id, args.vehicle_id)
+        try:
+            vehicle = await fleet.put_in_service(conn, tenant.id, args.vehicle_id, not args.out)
+        except fleet.NotFound:
+            raise fleet.NotFound(f"vehicle {args.vehicle_id} of {tenant.slug!r}") from None
     state = "in service: plans use it again" if vehicle.in_service else "out of service"
     print(f"{vehicle.code} is {state}", flush=True)
     return 0
