@@ -125,13 +125,20 @@ async def set_run_status(
 
 
 async def cancel_planned_runs(
-    conn: AsyncConnection[Any], tenant_id: int, local_date: dt.date, source: RunSource
+    conn: AsyncConnection[Any],
+    tenant_id: int,
+    local_date: dt.date,
+    source: RunSource,
+    *,
+    started_too: bool = False,
 ) -> int:
-    """Cancel the runs from ``source`` that have not started: a new plan replaces them."""
+    """Cancel the runs from ``source`` that have not started (``started_too``: and those
+    under way, as when a simulation starts again): a new plan replaces them."""
+    statuses = ["planned", "active"] if started_too else ["planned"]
     cursor = await conn.execute(
         "UPDATE route_runs SET status = 'cancelled' WHERE tenant_id = %s AND local_date = %s"
-        " AND source = %s AND status = 'planned'",
-        (tenant_id, local_date, str(source)),
+        " AND source = %s AND status = ANY(%s)",
+        (tenant_id, local_date, str(source), statuses),
     )
     return cursor.rowcount
 

@@ -1,7 +1,7 @@
 """Put a scenario into the system through the project's own services (fleet, customers,
 planning), so its tenant, vehicles, staff, devices, customers, geofences and route runs show
 up everywhere. Re-running is safe: existing objects are reused, devices get new secrets, and
-the simulator's earlier runs of the day that never started are cancelled.
+the simulator's earlier runs of the day are cancelled, started or not.
 """
 
 from __future__ import annotations
@@ -135,8 +135,10 @@ async def register_scenario(
 
         run_ids: dict[str, int] = {}
         if route_runs:
+            # The trucks of an earlier simulation of the day are gone: its runs, started or
+            # not, give way to this one's (a restarted demo would show both).
             await planning.cancel_planned_runs(
-                conn, tenant.id, scenario.local_date, planning.RunSource.SIMULATOR
+                conn, tenant.id, scenario.local_date, planning.RunSource.SIMULATOR, started_too=True
             )
             crews: dict[int, list[planning.CrewMember]] = {}
             for phone in scenario.phones:

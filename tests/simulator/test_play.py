@@ -76,6 +76,10 @@ async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     scenario = build_scenario(_config(tenant), start, 600)
     first = await register_scenario(pool, scenario)
+    async with pool.connection() as conn:  # one truck of the first simulation is under way
+        owner = await fleet.get_tenant(conn, tenant)
+        started = next(iter(first.route_run_ids.values()))
+        await planning.set_run_status(conn, owner.id, started, planning.RunStatus.ACTIVE)
     again = await register_scenario(pool, scenario)  # the same scenario: a restarted demo
     assert set(first.secrets) == set(again.secrets)
     assert first.secrets != again.secrets  # re-registering gives devices new secrets
