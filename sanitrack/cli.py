@@ -480,7 +480,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 ]
                 # The e-invoice provider is the local fake: issued invoices get coded.
                 if settings.einvoice.base_url is None:
-                    fake = await stack.enter_async_context(FakeEInvoiceProvider())
+                    journal = settings.data_dir / "fake-einvoice.jsonl"
+                    fake = await stack.enter_async_context(FakeEInvoiceProvider(journal=journal))
                     office_settings = settings.model_copy(update={"einvoice": fake.settings()})
                 else:
                     office_settings = settings

@@ -8,7 +8,9 @@ to fail, to lose its answers, to reject, to keep an invoice pending, or to answe
             ...
         fake.submissions  # once per invoice, however often it was sent
 
-The demo starts it the same way, on a fixed port: ``FakeEInvoiceProvider(port=9098)``.
+The demo starts it the same way, with a journal in its data directory
+(``FakeEInvoiceProvider(journal=path)``): what the fake was sent survives a restart, as a
+real provider's records would, so invoices sent by an earlier demo are still known.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import socket
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
@@ -96,6 +99,7 @@ class FakeEInvoiceProvider:
         host: str = "127.0.0.1",
         port: int = 0,
         hold_s: float = 5.0,
+        journal: Path | None = None,
     ) -> None:
         self.api_key = api_key
         self.username = username
@@ -117,6 +121,10 @@ class FakeEInvoiceProvider:
         self._coded_answers: dict[str, asyncio.Event] = {}
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Task[None] | None = None
+        # One JSON line per change of a submission (the latest line of a reference wins).
+        self.journal = journal
+        if journal is not None and journal.exists():
+            self._load(journal)
 
     @property
     def url(self) -> str:
@@ -151,6 +159,38 @@ class FakeEInvoiceProvider:
 
     def submissions_of(self, key: str) -> list[FakeSubmission]:
         return [s for s in self.submissions if s.idempotency_key == key]
+
+    # ------------------------------------------------------------ journal
+
+    def _load(self, journal: Path) -> None:
+        latest: dict[str, FakeSubmission] = {}
+        text = journal.read_text(encoding="utf-8")
+        if text and not text.endswith("\n"):  # cut short by a kill: end it, the next is whole
+            with journal.open("a", encoding="utf-8") as out:
+                out.write("\n")
+        for line in text.splitlines():
+            try:
+                record = json.loads(line)
+                record["xml"] = base64.b64decode(record["xml"])
+                record["state"] = ProviderState(record["state"])
+                submission = FakeSubmission(**record)
+            except (ValueError, TypeError, KeyError):
+                continue  # a line cut short when the process was killed
+            latest[submission.provider_ref] = submission
+        for submission in latest.values():  # in the order they were first sent
+            self.submissions.append(submission)
+            self._by_ref[submission.provider_ref] = submission
+            self._by_key[submission.idempotency_key] = submission
+        self._refs = itertools.count(len(latest) + 1)
+
+    def _journal(self, submission: FakeSubmission) -> None:
+        if self.journal is None:
+            return
+        record = {name: getattr(submission, name) for name in FakeSubmission.__dataclass_fields__}
+        record["xml"] = base64.b64encode(submission.xml).decode()
+        record["state"] = submission.state.value
+        with self.journal.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     # ------------------------------------------------------------ lifetime
 
@@ -287,8 +327,10 @@ class FakeEInvoiceProvider:
             reason, when = self._plan.rejections.pop(0)
             if when == "submit":
                 submission.state, submission.reason = ProviderState.REJECTED, reason
+                self._journal(submission)
                 return 422, {"error": reason}
             submission.reject_when_coding = reason
+        self._journal(submission)
         if self._plan.drops:
             self._plan.drops -= 1
             return 503, {"error": "taken, but this answer is lost"}
@@ -317,6 +359,7 @@ class FakeEInvoiceProvider:
                     submission.symbol,
                     submission.number,
                 )
+            self._journal(submission)
         return 200, submission.answer()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pydantic
 import pytest
@@ -161,3 +162,30 @@ async def test_the_provider_is_used_inside_async_with(fake: FakeEInvoiceProvider
 def test_bad_settings_fail_naming_the_field(values: dict[str, object], message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
         EInvoiceSettings(**values)
+
+
+async def test_a_fake_with_a_journal_remembers_what_it_was_sent_across_a_restart(
+    submission: Submission, tmp_path: Path
+) -> None:
+    """The demo's fake keeps a journal: invoices an earlier run sent are still known (a new,
+    forgetful fake answered 404 to every status question about them, for ever)."""
+    journal = tmp_path / "fake-einvoice.jsonl"
+    async with (
+        FakeEInvoiceProvider(journal=journal) as fake,
+        HttpEInvoiceProvider.from_settings(fake.settings()) as provider,
+    ):
+        accepted = await provider.submit(submission)
+    with journal.open("a", encoding="utf-8") as out:
+        out.write('{"provider_ref": "FAKE-0000')  # a line cut short by a kill
+    async with FakeEInvoiceProvider(journal=journal) as fake:
+        async with HttpEInvoiceProvider.from_settings(fake.settings()) as provider:
+            coded = await provider.status(accepted.provider_ref)
+            assert coded.state is ProviderState.CODED
+            assert await provider.submit(submission) == coded  # the same submission
+            other = dataclasses.replace(submission, xml=submission.xml.replace(b"Nguy", b"Ngy"))
+            with pytest.raises(ProviderRejected, match="HTTP 409"):
+                await provider.submit(other)
+        assert [s.provider_ref for s in fake.submissions] == [accepted.provider_ref]
+    async with FakeEInvoiceProvider(journal=journal) as fake:  # the coding was kept too
+        assert fake.submissions[0].authority_code == coded.authority_code
+        assert fake.submissions[0].xml == submission.xml
