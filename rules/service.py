@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")  # route runs' local dates
 _RETRY_MIN_S, _RETRY_MAX_S = 0.2, 10.0
+RECOVERY_WRITE_EVERY = 2_000  # outputs: a recovery writes as it goes, holding few at a time
 
 
 class RulesMetrics:
@@ -290,9 +291,15 @@ class RulesService:
             lat, lon = 21.0, 105.8  # no geometry yet: Hà Nội; fixes measure fine from here
         return LocalProjection(lat, lon)
 
-    async def recover(self) -> int:
+    async def recover(self, *, batch_rows: int = 10_000) -> int:
         """Replay the stored fixes and events of every device with a run, from the run's
-        start, then sweep to now. Returns how many stored items were replayed."""
+        start, then sweep to now. Returns how many stored items were replayed.
+
+        Fixes are read one device at a time through a server-side cursor, and what the
+        replay produces is written every few thousand outputs: memory and the writer's
+        queue stay bounded however large the fleet and however late in the day the
+        restart. Bin lifts are read with each device's fixes; crew confirmations (a few a
+        run) at once."""
         engine = self.engine
         now = self._clock.now()
         starts: dict[int, float] = {}
@@ -304,46 +311,69 @@ class RulesService:
             return 0
         horizon = now.timestamp() - 86_400
         since = dt.datetime.fromtimestamp(max(min(starts.values()), horizon), dt.UTC)
+        # Crew confirmations (a few a run, sent from phones) by the truck whose run they name;
+        # bin lifts (one a bin) are read with the truck's fixes.
         async with self._pool.connection() as conn:
-            fixes = await storage.fixes_since(conn, list(starts), since)
-            events = await storage.events_since(conn, list(self._devices), since)
-        streams: dict[int, list[tuple[float, int, Item]]] = {d: [] for d in starts}
-        for stored in fixes:
-            t = stored.time.timestamp()
-            if t >= starts[stored.device_id]:
-                streams[stored.device_id].append(
-                    (
-                        t,
-                        1,
-                        FixInput(
-                            t,
-                            stored.lat,
-                            stored.lon,
-                            stored.speed_kmh,
-                            stored.accuracy_m,
-                            stored.ignition,
-                        ),
-                    )
-                )
+            events = await storage.events_since(
+                conn, list(self._devices), since, [EventKind.STOP_CONFIRM.value]
+            )
+        held: dict[int, list[tuple[float, int, Item]]] = {}
         for row in events:
             item = self._stored_event(row)
             device_id = row.device_id
             if isinstance(item, StopConfirmation):
                 device_id = engine.run_devices.get(item.route_run_id, -1)
-            if item is not None and device_id in streams:
-                streams[device_id].append((item.t, 0, item))
-        out = Outcome()
-        count = 0
-        for device_id, stream in streams.items():
-            stream.sort(key=lambda entry: (entry[0], entry[1]))
-            for t, _order, item in stream:
-                out.extend(engine.sweep_device(device_id, t))
-                out.extend(engine.replay(device_id, item))
-                count += 1
-        out.extend(engine.sweep(now.timestamp()))
-        self._emit(out)
+            if item is not None and device_id in starts:
+                held.setdefault(device_id, []).append((item.t, 0, item))
+        count = devices = 0
+        reported = time.monotonic()
+        async with self._pool.connection() as conn, self._pool.connection() as lifts:
+            stored_fixes = storage.fixes_by_device(conn, list(starts), since, batch_rows=batch_rows)
+            async for device_id, stored in stored_fixes:
+                begin = starts[device_id]
+                stream = held.pop(device_id, [])
+                lifted = [EventKind.BIN_LIFT.value]
+                for row in await storage.events_since(lifts, [device_id], since, lifted):
+                    lift = self._stored_event(row)
+                    if lift is not None:
+                        stream.append((lift.t, 0, lift))
+                for fix in stored:
+                    t = fix.time.timestamp()
+                    if t >= begin:
+                        entry = FixInput(
+                            t, fix.lat, fix.lon, fix.speed_kmh, fix.accuracy_m, fix.ignition
+                        )
+                        stream.append((t, 1, entry))
+                count += await self._replay(device_id, stream)
+                devices += 1
+                if time.monotonic() - reported > 5:
+                    reported = time.monotonic()
+                    log.info(
+                        "rules recovery: %d of %d devices, %d items replayed",
+                        devices,
+                        len(starts),
+                        count,
+                    )
+        for device_id, stream in held.items():  # events and no fix
+            count += await self._replay(device_id, stream)
+        self._emit(engine.sweep(now.timestamp()))
         await self._write_pending()
         return count
+
+    async def _replay(self, device_id: int, stream: list[tuple[float, int, Item]]) -> int:
+        """One device's stored items, in time order (an event before a fix at the same time);
+        its output is handed to the writer, after a write if the queue would hold more than
+        a few thousand."""
+        stream.sort(key=lambda entry: (entry[0], entry[1]))
+        out = Outcome()
+        for t, _order, item in stream:
+            out.extend(self.engine.sweep_device(device_id, t))
+            out.extend(self.engine.replay(device_id, item))
+        bound = min(self._max_pending, RECOVERY_WRITE_EVERY)
+        if len(self._pending) + len(out.signals) + len(out.visits) > bound:
+            await self._write_pending()
+        self._emit(out)
+        return len(stream)
 
     def _stored_event(self, row: storage.DeviceEventRow) -> Item | None:
         t = row.time.timestamp()

@@ -73,12 +73,17 @@ async def count_device_events(conn: AsyncConnection[Any], tenant_id: int | None 
 
 
 async def events_since(
-    conn: AsyncConnection[Any], device_ids: Sequence[int], since: dt.datetime
+    conn: AsyncConnection[Any],
+    device_ids: Sequence[int],
+    since: dt.datetime,
+    kinds: Sequence[str] | None = None,
 ) -> list[DeviceEventRow]:
-    """Stored events of these devices from ``since``, in time order (for replays)."""
+    """Stored events of these devices from ``since`` (of these kinds, or all), in time
+    order (for replays)."""
     cursor = await conn.execute(
         "SELECT tenant_id, device_id, time, received_at, kind, lat, lon, value, details"
-        " FROM device_events WHERE device_id = ANY(%s) AND time >= %s ORDER BY time",
-        (list(device_ids), since),
+        " FROM device_events WHERE device_id = ANY(%s) AND time >= %s"
+        " AND (%s::text[] IS NULL OR kind = ANY(%s::text[])) ORDER BY time",
+        (list(device_ids), since, kinds, kinds),
     )
     return [DeviceEventRow(*row) for row in await cursor.fetchall()]

@@ -17,7 +17,7 @@ import enum
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
@@ -330,14 +330,32 @@ class StoredFix:
     ignition: bool | None
 
 
-async def fixes_since(
-    conn: AsyncConnection[Any], device_ids: Sequence[int], since: dt.datetime
-) -> list[StoredFix]:
-    """The stored fixes of these devices from ``since``, per device in time order (what the
-    rules engine replays to rebuild its state after a restart)."""
-    cursor = await conn.execute(
-        "SELECT device_id, time, received_at, lat, lon, speed_kmh, accuracy_m, ignition"
-        " FROM positions WHERE device_id = ANY(%s) AND time >= %s ORDER BY device_id, time",
-        (list(device_ids), since),
-    )
-    return [StoredFix(*row) for row in await cursor.fetchall()]
+async def fixes_by_device(
+    conn: AsyncConnection[Any],
+    device_ids: Sequence[int],
+    since: dt.datetime,
+    *,
+    batch_rows: int = 10_000,
+) -> AsyncIterator[tuple[int, list[StoredFix]]]:
+    """The stored fixes of these devices from ``since``: one device at a time, in time order
+    (what the rules engine replays to rebuild its state after a restart). Read through a
+    server-side cursor ``batch_rows`` at a time, so a fleet's day is never held at once,
+    only one device's. ``conn`` must not be in autocommit (the cursor lives in its
+    transaction)."""
+    device: int | None = None
+    fixes: list[StoredFix] = []
+    async with conn.cursor(name="fixes_by_device") as cursor:
+        cursor.itersize = batch_rows
+        await cursor.execute(
+            "SELECT device_id, time, received_at, lat, lon, speed_kmh, accuracy_m, ignition"
+            " FROM positions WHERE device_id = ANY(%s) AND time >= %s ORDER BY device_id, time",
+            (list(device_ids), since),
+        )
+        async for row in cursor:
+            if row[0] != device and fixes:
+                yield fixes[0].device_id, fixes
+                fixes = []
+            device = row[0]
+            fixes.append(StoredFix(*row))
+    if fixes:
+        yield fixes[0].device_id, fixes

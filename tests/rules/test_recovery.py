@@ -19,6 +19,7 @@ import alerts
 import customers
 import fleet
 import planning
+import storage
 from alerts import AlertKind, AlertState
 from geo import LocalProjection
 from ingest import IngestService
@@ -233,6 +234,42 @@ async def test_an_alert_lost_in_a_crash_is_stored_when_the_engine_comes_back(
     # Starting again changes nothing: the same key, no second alert.
     await RulesService(RulesSettings(), pool, clock=clock()).start()
     assert [a.id for a in await wrong_routes(pool, device)] == [found[0].id]
+
+
+async def test_a_fleet_is_recovered_one_device_at_a_time_and_nothing_is_dropped(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    """Three trucks' days read seven rows at a time, through a writer queue that holds four
+    outputs: each device's replay is written before the queue would overflow (the whole
+    day's output used to be handed over at once, and dropped past the queue's bound). The
+    first truck's lift sensor emptied the bin at its stop: read with its fixes, it is the
+    stop's proof of service."""
+    made = [await make_run(pool) for _ in range(3)]
+    trucks = [truck for truck, _run_id in made]
+    day = ON_ROUTE + OFF_ROUTE + BACK
+    async with pipeline(pool, broker, None, f"ingest-rec-{uuid.uuid4().hex[:6]}"):
+        for truck in trucks:
+            await publish(broker, truck, fixes(0, day))
+        for truck in trucks:
+            await wait_for(lambda truck=truck: _positions(pool, truck), len(day))
+    lift_lat, lift_lon = latlon(2000.0, 0.0)
+    async with pool.connection() as conn:
+        tenant = await fleet.get_tenant(conn, trucks[0].tenant)
+        lift = storage.DeviceEventRow(
+            tenant.id, trucks[0].device_id, at(262), at(262), "bin_lift", lift_lat, lift_lon
+        )
+        await storage.write_device_events(conn, [lift])
+        await conn.commit()
+    rules = RulesService(RulesSettings(), pool, clock=clock(), max_pending=4)
+    await rules.load()
+    assert await rules.recover(batch_rows=7) == 3 * len(day) + 1
+    for truck in trucks:
+        found = await wrong_routes(pool, truck)
+        assert [a.state for a in found] == [AlertState.RESOLVED]
+        assert found[0].evidence["off_route_fixes"] >= len(OFF_ROUTE) - 2
+    async with pool.connection() as conn:
+        visits = await alerts.list_visits(conn, tenant.id, made[0][1])
+    assert [(v.stop_seq, v.evidence) for v in visits] == [(1, alerts.VisitEvidence.BIN_LIFT)]
 
 
 async def _count(pool: Pool, device: DeviceUnderTest) -> int:
