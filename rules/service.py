@@ -9,10 +9,11 @@ the alert path does not wait for the positions batch, and positions never wait f
 A clock sweeps every second (offline devices, closed time windows, overrun runs); runs,
 devices and geofences are reloaded on a timer (a new plan, a new device).
 
-Recovery: at start, before ingest delivers anything, the engine replays the stored fixes
-and events of today's runs. Alert keys and visit keys are stable, so what the replay
-produces and was already stored changes nothing, and what was lost in a crash is stored
-now: no duplicate alert, no lost one.
+Recovery: at start the engine replays the stored fixes and events of today's runs. Alert
+keys and visit keys are stable, so what the replay produces and was already stored changes
+nothing, and what was lost in a crash is stored now: no duplicate alert, no lost one.
+Ingest does not wait for it: what ingest hands over meanwhile is held, in order, and
+evaluated after the replay (a fix the replay read too is the same fix again: ignored).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import datetime as dt
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +108,7 @@ class RulesService:
         clock: Clock | None = None,
         metrics: RulesMetrics | None = None,
         max_pending: int = 100_000,
+        max_held: int = 2_000_000,
     ) -> None:
         self.settings = settings
         self.engine = RulesEngine(settings)
@@ -114,6 +117,8 @@ class RulesService:
         self._clock = clock or SystemClock()
         self.metrics = metrics or RulesMetrics()
         self._max_pending = max_pending
+        self._held: deque[DeviceItem] = deque()  # from ingest while recovering
+        self._max_held = max_held
         self._pending = _Pending()
         self._wake = asyncio.Event()
         self._devices: dict[int, _DeviceInfo] = {}
@@ -131,6 +136,15 @@ class RulesService:
 
     def consume(self, item: DeviceItem) -> None:
         self.metrics.items.inc()
+        if not self.ready.is_set():
+            # Recovering: ingest stores positions and feeds the live map meanwhile; the
+            # engine takes these once the stored day is replayed (what the replay read too
+            # is the same fix again: ignored).
+            if len(self._held) >= self._max_held:
+                self.metrics.dropped.inc()
+                return
+            self._held.append(item)
+            return
         self._emit(self._evaluate(item))
 
     def _evaluate(self, item: DeviceItem) -> Outcome:
@@ -190,15 +204,26 @@ class RulesService:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Load what the engine watches and replay today's stored data (before ingest runs)."""
+        """Load what the engine watches and replay today's stored data, then what ingest
+        handed over meanwhile (ingest need not wait: a late-day restart of a large fleet
+        replays for minutes, longer than a broker keeps a session's backlog)."""
         await self.load()
         replayed = await self.recover()
+        held = 0
+        while self._held:  # what ingest hands over while these are evaluated is held too
+            batch = [self._held.popleft() for _ in range(min(len(self._held), 5_000))]
+            for item in batch:
+                self._emit(self._evaluate(item))
+            held += len(batch)
+            await asyncio.sleep(0)
         self.ready.set()
         log.info(
-            "rules engine ready: %d devices, %d runs, %d stored items replayed",
+            "rules engine ready: %d devices, %d runs, %d stored items replayed, %d held"
+            " during recovery",
             len(self.engine.devices),
             len(self.engine.run_devices),
             replayed,
+            held,
         )
 
     async def run(self) -> None:

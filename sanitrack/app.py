@@ -272,10 +272,11 @@ async def alerts_runtime(
     endpoint: MqttEndpoint | None,
     extra_tokens: dict[str, str],
 ) -> AsyncIterator[AlertsRuntime]:
-    """The rules engine, ready (state rebuilt from the database) before ingest starts, with
-    its staff publisher; the alert bus fed by LISTEN/NOTIFY; the live feed on it, with the
-    positions the ingest hands it. Logins' tokens open the feed and the API;
-    ``extra_tokens`` adds fixed tokens ({token: tenant slug}) to the settings' ones.
+    """The rules engine (its task rebuilds its state from the database, holding what
+    ingest hands it meanwhile), with its staff publisher; the alert bus fed by
+    LISTEN/NOTIFY; the live feed on it, with the positions the ingest hands it. Logins'
+    tokens open the feed and the API; ``extra_tokens`` adds fixed tokens ({token: tenant
+    slug}) to the settings' ones.
     Without ``endpoint`` (the API process) there is no rules engine."""
     async with contextlib.AsyncExitStack() as stack:
         rules: RulesService | None = None
@@ -288,8 +289,7 @@ async def alerts_runtime(
                 )
             )
             rules.send_to_staff(staff)
-            await rules.start()
-            tasks.append(rules.run())
+            tasks.append(rules.run())  # recovers first; holds what ingest hands it meanwhile
             # Route commands queued by plans and re-plans go out from here, where the
             # broker connection lives.
             tasks.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +23,7 @@ import planning
 import storage
 from alerts import AlertKind, AlertState
 from geo import LocalProjection
-from ingest import IngestService
+from ingest import DeviceItem, IngestService
 from rules.service import RulesService
 from sanitrack.clock import ManualClock
 from sanitrack.settings import RulesSettings
@@ -251,7 +252,7 @@ async def test_a_fleet_is_recovered_one_device_at_a_time_and_nothing_is_dropped(
         for truck in trucks:
             await publish(broker, truck, fixes(0, day))
         for truck in trucks:
-            await wait_for(lambda truck=truck: _positions(pool, truck), len(day))
+            await wait_for(functools.partial(_positions, pool, truck), len(day))
     lift_lat, lift_lon = latlon(2000.0, 0.0)
     async with pool.connection() as conn:
         tenant = await fleet.get_tenant(conn, trucks[0].tenant)
@@ -270,6 +271,68 @@ async def test_a_fleet_is_recovered_one_device_at_a_time_and_nothing_is_dropped(
     async with pool.connection() as conn:
         visits = await alerts.list_visits(conn, tenant.id, made[0][1])
     assert [(v.stop_seq, v.evidence) for v in visits] == [(1, alerts.VisitEvidence.BIN_LIFT)]
+
+
+class _HeldRecovery(RulesService):
+    """A recovery that waits to be released (a long one: a large fleet late in the day)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = asyncio.Event()
+        self.handed = 0  # items ingest handed over
+
+    def consume(self, item: DeviceItem) -> None:
+        self.handed += 1
+        super().consume(item)
+
+    async def count_handed(self) -> int:
+        return self.handed
+
+    async def recover(self, *, batch_rows: int = 10_000) -> int:
+        await self.release.wait()
+        return await super().recover(batch_rows=batch_rows)
+
+
+async def test_ingest_runs_while_the_engine_recovers_and_the_engine_takes_what_it_held(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    """Ingest stores positions while the engine replays the stored day (a broker keeps only
+    so much of a session's backlog); what it handed the engine meanwhile is evaluated after
+    the replay, in order: the excursion opens and resolves once, though the replay read
+    part of the same fixes."""
+    device, _run_id = await make_run(pool)
+    first_half = ON_ROUTE + OFF_ROUTE[:12]
+    async with pipeline(pool, broker, None, f"ingest-rec-{uuid.uuid4().hex[:6]}"):
+        await publish(broker, device, fixes(0, first_half))  # stored; no engine ran
+        await wait_for(lambda: _positions(pool, device), len(first_half))
+    rules = _HeldRecovery(RulesSettings(), pool, clock=clock())
+    ingest = IngestService(
+        ingest_settings(client_id=f"ingest-rec-{uuid.uuid4().hex[:6]}"),
+        pool,
+        broker.service_endpoint(),
+        consumers=[rules.consume],
+    )
+    tasks = [asyncio.create_task(rules.run()), asyncio.create_task(ingest.run())]
+    try:
+        await asyncio.wait_for(ingest.subscribed.wait(), 15)
+        rest = OFF_ROUTE[12:] + BACK
+        await publish(broker, device, fixes(5 * len(first_half), rest))
+        await wait_for(lambda: _positions(pool, device), len(first_half) + len(rest))
+        assert await wait_for(rules.count_handed, len(rest)) == len(rest)
+        assert not rules.ready.is_set()
+        assert await wrong_routes(pool, device) == []  # nothing evaluated yet
+        rules.release.set()
+        await wait_for(lambda: _resolved(pool, device), 1)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    found = await wrong_routes(pool, device)
+    assert len(found) == 1
+    assert found[0].evidence["off_route_fixes"] >= len(OFF_ROUTE) - 2
+    assert rules.engine.stats.fixes >= len(first_half) + len(rest)
 
 
 async def _count(pool: Pool, device: DeviceUnderTest) -> int:
