@@ -108,7 +108,7 @@ class RulesService:
         clock: Clock | None = None,
         metrics: RulesMetrics | None = None,
         max_pending: int = 100_000,
-        max_held: int = 2_000_000,
+        max_held: int = 1_000_000,
     ) -> None:
         self.settings = settings
         self.engine = RulesEngine(settings)
