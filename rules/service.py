@@ -67,7 +67,10 @@ class RulesMetrics:
             "sanitrack_rules_pending", "Signals and visits waiting for the writer", registry=r
         )
         self.dropped = Counter(
-            "sanitrack_rules_dropped", "Outputs dropped: the writer queue was full", registry=r
+            "sanitrack_rules_dropped",
+            "Outputs dropped (the writer queue was full) and items not held while recovering"
+            " (too many)",
+            registry=r,
         )
         self.write_seconds = Histogram(
             "sanitrack_rules_write_seconds",
