@@ -129,7 +129,12 @@ async def database_reachable(pool: Pool) -> bool:
     return True
 
 
-def ingest_health(service: IngestService, pool: Pool) -> HealthCheck:
+def ingest_health(
+    service: IngestService, pool: Pool, rules: RulesService | None = None
+) -> HealthCheck:
+    """Ingest is healthy with its database and broker; the rules engine says whether it is
+    still replaying the stored day after a start (ingest does not wait for it)."""
+
     async def check() -> dict[str, Any]:
         database_ok = await database_reachable(pool)
         status = service.status()
@@ -140,6 +145,7 @@ def ingest_health(service: IngestService, pool: Pool) -> HealthCheck:
             "last_write_ok": status.last_write_ok,
             "pending_messages": status.pending_messages,
             "buffered_rows": status.buffered_rows,
+            "rules": "off" if rules is None else "ready" if rules.ready.is_set() else "recovering",
         }
 
     return check
@@ -194,7 +200,8 @@ async def ingest_with_rules(
         customers=settings.customers,
         planning=settings.planning,
     )
-    app = http_app(ctx, runtime.authenticator, ingest_health(service, db.pool), registries)
+    health = ingest_health(service, db.pool, runtime.rules)
+    app = http_app(ctx, runtime.authenticator, health, registries)
     return service, app
 
 

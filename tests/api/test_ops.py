@@ -10,7 +10,9 @@ import orjson
 
 from api import ops_app
 from ingest import IngestService
+from rules.service import RulesService
 from sanitrack.app import ingest_health
+from sanitrack.settings import RulesSettings
 from storage import Pool
 from tests.support import BrokerUnderTest, ingest_settings, make_devices, running_ingest, wait_for
 
@@ -34,6 +36,21 @@ async def test_health_is_503_until_the_broker_is_connected(
         response = await get(app, "/health")
         assert response.status_code == 200
         assert response.json()["ok"] is True
+        assert response.json()["rules"] == "off"
+
+
+async def test_health_says_while_the_rules_engine_recovers(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    """Ingest does not wait for the engine's replay of the stored day: healthy meanwhile,
+    and /health says the engine is recovering, then ready."""
+    rules = RulesService(RulesSettings(), pool)
+    async with running_ingest(pool, broker) as service:
+        app = ops_app(ingest_health(service, pool, rules), [service.metrics.registry])
+        recovering = (await get(app, "/health")).json()
+        assert (recovering["ok"], recovering["rules"]) == (True, "recovering")
+        await rules.start()
+        assert (await get(app, "/health")).json()["rules"] == "ready"
 
 
 async def test_metrics_count_what_happened(pool: Pool, broker: BrokerUnderTest) -> None:
