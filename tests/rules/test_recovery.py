@@ -243,8 +243,8 @@ async def test_a_fleet_is_recovered_one_device_at_a_time_and_nothing_is_dropped(
     """Three trucks' days read seven rows at a time, through a writer queue that holds four
     outputs: each device's replay is written before the queue would overflow (the whole
     day's output used to be handed over at once, and dropped past the queue's bound). The
-    first truck's lift sensor emptied the bin at its stop: read with its fixes, it is the
-    stop's proof of service."""
+    first truck's lift sensor emptied the bin at its stop (read with its fixes) and the
+    second's crew confirmed its stop: each is its stop's proof of service."""
     made = [await make_run(pool) for _ in range(3)]
     trucks = [truck for truck, _run_id in made]
     day = ON_ROUTE + OFF_ROUTE + BACK
@@ -259,18 +259,31 @@ async def test_a_fleet_is_recovered_one_device_at_a_time_and_nothing_is_dropped(
         lift = storage.DeviceEventRow(
             tenant.id, trucks[0].device_id, at(262), at(262), "bin_lift", lift_lat, lift_lon
         )
-        await storage.write_device_events(conn, [lift])
+        second = await fleet.get_tenant(conn, trucks[1].tenant)
+        confirmed = storage.DeviceEventRow(  # from the second truck's tablet
+            second.id,
+            trucks[1].device_id,
+            at(250),
+            at(250),
+            "stop_confirm",
+            details={"route_run_id": made[1][1], "stop_seq": 1},
+        )
+        await storage.write_device_events(conn, [lift, confirmed])
         await conn.commit()
     rules = RulesService(RulesSettings(), pool, clock=clock(), max_pending=4)
     await rules.load()
-    assert await rules.recover(batch_rows=7) == 3 * len(day) + 1
+    assert await rules.recover(batch_rows=7) == 3 * len(day) + 2
     for truck in trucks:
         found = await wrong_routes(pool, truck)
         assert [a.state for a in found] == [AlertState.RESOLVED]
         assert found[0].evidence["off_route_fixes"] >= len(OFF_ROUTE) - 2
     async with pool.connection() as conn:
-        visits = await alerts.list_visits(conn, tenant.id, made[0][1])
-    assert [(v.stop_seq, v.evidence) for v in visits] == [(1, alerts.VisitEvidence.BIN_LIFT)]
+        lifted = await alerts.list_visits(conn, tenant.id, made[0][1])
+        confirmations = await alerts.list_visits(conn, second.id, made[1][1])
+    assert [(v.stop_seq, v.evidence) for v in lifted] == [(1, alerts.VisitEvidence.BIN_LIFT)]
+    assert [(v.stop_seq, v.evidence) for v in confirmations] == [
+        (1, alerts.VisitEvidence.STAFF_CONFIRMATION)
+    ]
 
 
 class _HeldRecovery(RulesService):
