@@ -143,12 +143,20 @@ async def publish(broker: BrokerUnderTest, device: DeviceUnderTest, payloads: li
 
 @contextlib.asynccontextmanager
 async def pipeline(
-    pool: Pool, broker: BrokerUnderTest, rules: RulesService | None, client_id: str
+    pool: Pool,
+    broker: BrokerUnderTest,
+    rules: RulesService | None,
+    client_id: str,
+    *,
+    recovered_first: bool = True,
 ) -> AsyncIterator[IngestService]:
-    """Ingest (a persistent session named ``client_id``) feeding ``rules``, both running."""
+    """Ingest (a persistent session named ``client_id``) feeding ``rules``, both running;
+    ingest starts once the engine has recovered, or (``recovered_first=False``) at once,
+    as in the service (the engine holds what it is handed meanwhile)."""
     tasks = []
     if rules is not None:
-        await rules.start()
+        if recovered_first:
+            await rules.start()
         tasks.append(asyncio.create_task(rules.run(), name="rules"))
     consumers = [rules.consume] if rules is not None else []
     ingest = IngestService(
@@ -319,15 +327,8 @@ async def test_ingest_runs_while_the_engine_recovers_and_the_engine_takes_what_i
         await publish(broker, device, fixes(0, first_half))  # stored; no engine ran
         await wait_for(lambda: _positions(pool, device), len(first_half))
     rules = _HeldRecovery(RulesSettings(), pool, clock=clock())
-    ingest = IngestService(
-        ingest_settings(client_id=f"ingest-rec-{uuid.uuid4().hex[:6]}"),
-        pool,
-        broker.service_endpoint(),
-        consumers=[rules.consume],
-    )
-    tasks = [asyncio.create_task(rules.run()), asyncio.create_task(ingest.run())]
-    try:
-        await asyncio.wait_for(ingest.subscribed.wait(), 15)
+    client_id = f"ingest-rec-{uuid.uuid4().hex[:6]}"
+    async with pipeline(pool, broker, rules, client_id, recovered_first=False):
         rest = OFF_ROUTE[12:] + BACK
         await publish(broker, device, fixes(5 * len(first_half), rest))
         await wait_for(lambda: _positions(pool, device), len(first_half) + len(rest))
@@ -336,12 +337,6 @@ async def test_ingest_runs_while_the_engine_recovers_and_the_engine_takes_what_i
         assert await wrong_routes(pool, device) == []  # nothing evaluated yet
         rules.release.set()
         await wait_for(lambda: _resolved(pool, device), 1)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
     found = await wrong_routes(pool, device)
     assert len(found) == 1
     assert found[0].evidence["off_route_fixes"] >= len(OFF_ROUTE) - 2
