@@ -345,21 +345,21 @@ class RulesService:
             events = await storage.events_since(
                 conn, list(self._devices), since, [EventKind.STOP_CONFIRM.value]
             )
-        held: dict[int, list[tuple[float, int, Item]]] = {}
+        confirmed: dict[int, list[tuple[float, int, Item]]] = {}
         for row in events:
             item = self._stored_event(row)
             device_id = row.device_id
             if isinstance(item, StopConfirmation):
                 device_id = engine.run_devices.get(item.route_run_id, -1)
             if item is not None and device_id in starts:
-                held.setdefault(device_id, []).append((item.t, 0, item))
+                confirmed.setdefault(device_id, []).append((item.t, 0, item))
         count = devices = 0
         reported = time.monotonic()
         async with self._pool.connection() as conn, self._pool.connection() as lifts:
             stored_fixes = storage.fixes_by_device(conn, list(starts), since, batch_rows=batch_rows)
             async for device_id, stored in stored_fixes:
                 begin = starts[device_id]
-                stream = held.pop(device_id, [])
+                stream = confirmed.pop(device_id, [])
                 lifted = [EventKind.BIN_LIFT.value]
                 for row in await storage.events_since(lifts, [device_id], since, lifted):
                     lift = self._stored_event(row)
@@ -382,7 +382,7 @@ class RulesService:
                         len(starts),
                         count,
                     )
-        for device_id, stream in held.items():  # events and no fix
+        for device_id, stream in confirmed.items():  # confirmations and no fix
             count += await self._replay(device_id, stream)
         self._emit(engine.sweep(now.timestamp()))
         await self._write_pending()
