@@ -340,7 +340,7 @@ class RulesService:
         horizon = now.timestamp() - 86_400
         since = dt.datetime.fromtimestamp(max(min(starts.values()), horizon), dt.UTC)
         # Crew confirmations (a few a run, sent from phones) by the truck whose run they name;
-        # bin lifts (one a bin) are read with the truck's fixes.
+        # bin lifts (one a bin) come with the truck's fixes.
         async with self._pool.connection() as conn:
             events = await storage.events_since(
                 conn, list(self._devices), since, [EventKind.STOP_CONFIRM.value]
@@ -355,19 +355,16 @@ class RulesService:
                 confirmed.setdefault(device_id, []).append((item.t, 0, item))
         count = devices = 0
         reported = time.monotonic()
-        async with self._pool.connection() as conn, self._pool.connection() as lifts:
+        async with self._pool.connection() as conn:
             stored_fixes = storage.fixes_by_device(conn, list(starts), since, batch_rows=batch_rows)
             async for device_id, stored in stored_fixes:
                 begin = starts[device_id]
                 stream = confirmed.pop(device_id, [])
-                lifted = [EventKind.BIN_LIFT.value]
-                for row in await storage.events_since(lifts, [device_id], since, lifted):
-                    lift = self._stored_event(row)
-                    if lift is not None:
-                        stream.append((lift.t, 0, lift))
                 for fix in stored:
                     t = fix.time.timestamp()
-                    if t >= begin:
+                    if fix.bin_lift:
+                        stream.append((t, 0, BinLift(t, fix.lat, fix.lon)))
+                    elif t >= begin and fix.lat is not None and fix.lon is not None:
                         entry = FixInput(
                             t, fix.lat, fix.lon, fix.speed_kmh, fix.accuracy_m, fix.ignition
                         )

@@ -323,11 +323,12 @@ class StoredFix:
     device_id: int
     time: dt.datetime
     received_at: dt.datetime
-    lat: float
-    lon: float
+    lat: float | None  # None only for a bin lift sent without a position
+    lon: float | None
     speed_kmh: float | None
     accuracy_m: float | None
     ignition: bool | None
+    bin_lift: bool = False  # not a fix: the truck's lift sensor emptied a bin (there)
 
 
 async def fixes_by_device(
@@ -337,19 +338,25 @@ async def fixes_by_device(
     *,
     batch_rows: int = 10_000,
 ) -> AsyncIterator[tuple[int, list[StoredFix]]]:
-    """The stored fixes of these devices from ``since``: one device at a time, in time order
-    (what the rules engine replays to rebuild its state after a restart). Read through a
-    server-side cursor ``batch_rows`` at a time, so a fleet's day is never held at once,
-    only one device's. ``conn`` must not be in autocommit (the cursor lives in its
-    transaction)."""
+    """The stored fixes of these devices from ``since``, and their bin lifts: one device at
+    a time, in time order, a lift before a fix at the same time (what the rules engine
+    replays to rebuild its state after a restart). Read through a server-side cursor
+    ``batch_rows`` at a time, so a fleet's day is never held at once, only one device's.
+    ``conn`` must not be in autocommit (the cursor lives in its transaction)."""
     device: int | None = None
     fixes: list[StoredFix] = []
     async with conn.cursor(name="fixes_by_device") as cursor:
         cursor.itersize = batch_rows
         await cursor.execute(
-            "SELECT device_id, time, received_at, lat, lon, speed_kmh, accuracy_m, ignition"
-            " FROM positions WHERE device_id = ANY(%s) AND time >= %s ORDER BY device_id, time",
-            (list(device_ids), since),
+            "SELECT device_id, time, received_at, lat, lon, speed_kmh, accuracy_m, ignition,"
+            " false AS bin_lift"
+            " FROM positions WHERE device_id = ANY(%(devices)s) AND time >= %(since)s"
+            " UNION ALL"
+            " SELECT device_id, time, received_at, lat, lon, NULL, NULL, NULL, true"
+            " FROM device_events WHERE device_id = ANY(%(devices)s) AND time >= %(since)s"
+            " AND kind = 'bin_lift'"
+            " ORDER BY device_id, time, bin_lift DESC",
+            {"devices": list(device_ids), "since": since},
         )
         async for row in cursor:
             if row[0] != device and fixes:
