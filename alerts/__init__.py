@@ -27,6 +27,7 @@ from alerts.models import (
     VisitStatus,
 )
 from alerts.service import (
+    RUN_CANCELLED_NOTE,
     acknowledge,
     alerts_by_id,
     apply_signals,
@@ -36,6 +37,7 @@ from alerts.service import (
     list_alerts,
     open_alerts,
     resolve,
+    resolve_for_cancelled_runs,
 )
 from alerts.staff import (
     STAFF_CHANGES,
@@ -50,6 +52,7 @@ from alerts.visits import find_visits, list_visits, record_visits, served_points
 
 __all__ = [
     "CHANNEL",
+    "RUN_CANCELLED_NOTE",
     "STAFF_CHANGES",
     "STAFF_KINDS",
     "VISITS_CHANNEL",
@@ -91,6 +94,7 @@ __all__ = [
     "pump",
     "record_visits",
     "resolve",
+    "resolve_for_cancelled_runs",
     "served_points",
     "staff_payload",
     "staff_topic",

@@ -52,6 +52,7 @@ class Resolution(enum.StrEnum):
     WITHDRAWN = "withdrawn"  # late data showed the condition never held
     BY_PERSON = "by_person"
     ONE_SHOT = "one_shot"  # an event without duration (a geofence crossing, a GPS jump)
+    RUN_CANCELLED = "run_cancelled"  # its route run was cancelled: nobody tracks it any more
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 KEY_MAX_CHARS = 500
 NOTE_MAX_CHARS = 2000
 LIST_MAX = 1000
+RUN_CANCELLED_NOTE = "Tuyến đã bị huỷ"  # "the route run was cancelled"
 
 # In the order of Alert's fields.
 _COLUMNS = (
@@ -39,14 +40,18 @@ _COLUMNS = (
     " resolved_by, acknowledged_at, acknowledged_by, acknowledge_note, assigned_to, assigned_at,"
     " assigned_by, resolve_note"
 )
-# A replayed opening finds its key taken and changes nothing.
+# A replayed opening finds its key taken and changes nothing. Nor does an opening on a run
+# already cancelled: the engine learns of a cancellation only at its next reload, and what it
+# says of the run meanwhile would stay open for ever (resolve_for_cancelled_runs has run).
 _OPEN = (
     "INSERT INTO alerts (tenant_id, key, kind, severity, device_id, vehicle_id, route_run_id,"
     " stop_id, stop_seq, opened_at, last_evidence_at, message, evidence)"
-    " VALUES (%(tenant_id)s, %(key)s, %(kind)s, %(severity)s, %(device_id)s, %(vehicle_id)s,"
+    " SELECT %(tenant_id)s, %(key)s, %(kind)s, %(severity)s, %(device_id)s, %(vehicle_id)s,"
     " %(route_run_id)s, (SELECT id FROM route_stops WHERE tenant_id = %(tenant_id)s"
     " AND route_run_id = %(route_run_id)s AND seq = %(stop_seq)s), %(stop_seq)s, %(at)s, %(at)s,"
-    " %(message)s, %(evidence)s)"
+    " %(message)s, %(evidence)s"
+    " WHERE NOT EXISTS (SELECT 1 FROM route_runs WHERE id = %(route_run_id)s"
+    " AND status = 'cancelled')"
     f" ON CONFLICT (tenant_id, key) DO NOTHING RETURNING {_COLUMNS}"
 )
 # Evidence only moves forward: older evidence arriving late, or the same again, is no change.
@@ -189,6 +194,24 @@ async def resolve(
         tenant_id,
         alert_id,
     )
+
+
+async def resolve_for_cancelled_runs(
+    conn: AsyncConnection[Any], tenant_id: int, run_ids: Collection[int]
+) -> list[AlertEvent]:
+    """Resolve the unresolved alerts of route runs just cancelled (Resolution.RUN_CANCELLED):
+    the engine stops tracking a cancelled run, so nothing else would close them. Call in the
+    transaction that cancels the runs, and announce the events in it."""
+    if not run_ids:
+        return []
+    cursor = await conn.execute(
+        "UPDATE alerts SET state = 'resolved', resolution = 'run_cancelled',"
+        " resolved_at = GREATEST(now(), last_evidence_at), resolve_note = %s"
+        " WHERE tenant_id = %s AND route_run_id = ANY(%s) AND state <> 'resolved'"
+        f" RETURNING {_COLUMNS}",
+        (RUN_CANCELLED_NOTE, tenant_id, list(run_ids)),
+    )
+    return [AlertEvent(Change.RESOLVED, _alert(row)) for row in await cursor.fetchall()]
 
 
 async def _person_change(

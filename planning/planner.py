@@ -29,7 +29,12 @@ from planning.models import RunSource
 from planning.network import MatrixProvider, StraightLine, StreetNetwork
 from planning.problem import Problem, Solution, Unserved, UnservedReason
 from planning.run_builder import crews_of, runs_of
-from planning.service import create_route_run, get_route_run
+from planning.service import (
+    cancel_planned_runs,
+    cancel_runs,
+    create_route_run,
+    get_route_run,
+)
 from planning.streets import street_rows
 from planning.summary import PlanSummary, summarize
 from sanitrack.settings import PlanningSettings
@@ -234,23 +239,15 @@ async def store_plan(
         assert row is not None
         plan_id = int(row[0])
         if cancels:  # a re-plan's old runs stop being tracked as its new ones start
-            await conn.execute(
-                "UPDATE route_runs SET status = 'cancelled' WHERE tenant_id = %s AND id = ANY(%s)",
-                (day.tenant_id, list(cancels)),
-            )
+            await cancel_runs(conn, day.tenant_id, cancels)
         if reason == "plan":
             # A new plan of the depot's day replaces its runs that have not started.
-            await conn.execute(
-                "UPDATE route_runs SET status = 'cancelled' WHERE tenant_id = %s"
-                " AND local_date = %s AND source = %s AND status = 'planned' AND plan_id IN"
-                " (SELECT id FROM plans WHERE tenant_id = %s AND depot_geofence_id = %s)",
-                (
-                    day.tenant_id,
-                    day.local_date,
-                    str(RunSource.PLANNER),
-                    day.tenant_id,
-                    day.depot.id,
-                ),
+            await cancel_planned_runs(
+                conn,
+                day.tenant_id,
+                day.local_date,
+                RunSource.PLANNER,
+                depot_geofence_id=day.depot.id,
             )
         runs = runs_of(
             problem,

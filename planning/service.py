@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection, errors
 from psycopg.types.json import Jsonb
 
+import alerts
 from planning.errors import Conflict, NotFound
 from planning.models import (
     CrewMember,
@@ -116,12 +117,23 @@ async def list_route_runs(
 async def set_run_status(
     conn: AsyncConnection[Any], tenant_id: int, run_id: int, status: RunStatus
 ) -> None:
+    if status is RunStatus.CANCELLED:
+        if not await cancel_runs(conn, tenant_id, [run_id]):
+            await get_route_run(conn, tenant_id, run_id)  # NotFound when missing
+        return
     cursor = await conn.execute(
         "UPDATE route_runs SET status = %s WHERE tenant_id = %s AND id = %s",
         (str(status), tenant_id, run_id),
     )
     if cursor.rowcount != 1:
         raise NotFound(f"route run {run_id}")
+
+
+async def cancel_runs(
+    conn: AsyncConnection[Any], tenant_id: int, run_ids: Sequence[int]
+) -> list[int]:
+    """Cancel these runs (those not already cancelled); return the ids cancelled."""
+    return await _cancel(conn, tenant_id, "id = ANY(%s)", (list(run_ids),))
 
 
 async def cancel_planned_runs(
@@ -131,16 +143,36 @@ async def cancel_planned_runs(
     source: RunSource,
     *,
     started_too: bool = False,
+    depot_geofence_id: int | None = None,
 ) -> int:
     """Cancel the runs from ``source`` that have not started (``started_too``: and those
-    under way, as when a simulation starts again): a new plan replaces them."""
+    under way, as when a simulation starts again): a new plan replaces them.
+    ``depot_geofence_id``: only the runs of plans from that depot."""
     statuses = ["planned", "active"] if started_too else ["planned"]
-    cursor = await conn.execute(
-        "UPDATE route_runs SET status = 'cancelled' WHERE tenant_id = %s AND local_date = %s"
-        " AND source = %s AND status = ANY(%s)",
-        (tenant_id, local_date, str(source), statuses),
-    )
-    return cursor.rowcount
+    condition = "local_date = %s AND source = %s AND status = ANY(%s)"
+    params: tuple[Any, ...] = (local_date, str(source), statuses)
+    if depot_geofence_id is not None:
+        condition += (
+            " AND plan_id IN (SELECT id FROM plans WHERE tenant_id = %s AND depot_geofence_id = %s)"
+        )
+        params += (tenant_id, depot_geofence_id)
+    return len(await _cancel(conn, tenant_id, condition, params))
+
+
+async def _cancel(
+    conn: AsyncConnection[Any], tenant_id: int, condition: str, params: tuple[Any, ...]
+) -> list[int]:
+    """Cancel the tenant's runs that meet ``condition``, and resolve their open alerts with
+    them: the rules engine stops tracking a cancelled run, so nothing else would."""
+    async with conn.transaction():
+        cursor = await conn.execute(
+            "UPDATE route_runs SET status = 'cancelled' WHERE tenant_id = %s"
+            f" AND status <> 'cancelled' AND {condition} RETURNING id",
+            (tenant_id, *params),
+        )
+        run_ids = [row[0] for row in await cursor.fetchall()]
+        await alerts.notify(conn, await alerts.resolve_for_cancelled_runs(conn, tenant_id, run_ids))
+    return run_ids
 
 
 async def _runs(conn: AsyncConnection[Any], where: str, params: tuple[Any, ...]) -> list[RouteRun]:

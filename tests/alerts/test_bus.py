@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 
 import alerts
+import planning
 from alerts import AlertEvent, Change, LocalBus, StopVisit, Subscription, VisitStatus
 from storage import Pool
 from tests.alerts.world import T0, World, make_world
@@ -195,3 +197,56 @@ async def test_a_waiting_subscriber_stops_when_closed() -> None:
     assert bus.subscribers == 0
     with pytest.raises(alerts.InvalidValue, match="max_queued"):
         bus.subscribe(0)
+
+
+async def test_cancelling_a_run_resolves_its_unresolved_alerts_and_announces_it(
+    database_url: str, pool: Pool, world: World
+) -> None:
+    """The engine stops tracking a cancelled run, so its alerts close with it; and what the
+    engine still says of the run before its next reload does not open a new one."""
+    off_route = world.signal(Change.OPENED, "off:1", T0, kind=alerts.AlertKind.WRONG_ROUTE)
+    passed = world.signal(Change.OPENED, "missed:2", T0)
+    cleared = world.signal(Change.OPENED, "off:0", T0 - dt.timedelta(minutes=5))
+    offline = dataclasses.replace(
+        world.signal(Change.OPENED, "offline:1", T0, kind=alerts.AlertKind.OFFLINE),
+        route_run_id=None,
+        stop_seq=None,
+    )
+    async with pool.connection() as conn:
+        opened = await alerts.apply_signals(conn, [off_route, passed, cleared, offline])
+        await alerts.acknowledge(conn, world.tenant_id, opened[1].alert.id, world.dispatcher_id, "")
+        await alerts.apply_signals(
+            conn,
+            [
+                dataclasses.replace(
+                    cleared, change=Change.RESOLVED, resolution=alerts.Resolution.CLEARED
+                )
+            ],
+        )
+    async with listening(database_url, pool) as (_, subscription):
+        async with pool.connection() as conn:
+            await planning.set_run_status(
+                conn, world.tenant_id, world.run_id, planning.RunStatus.CANCELLED
+            )
+        heard = [await hear(subscription) for _ in range(2)]
+        await hear_nothing(subscription)  # not the resolved one, not the one without a run
+        async with pool.connection() as conn:
+            # Cancelling again, or the engine's opening on the cancelled run, changes nothing.
+            await planning.set_run_status(
+                conn, world.tenant_id, world.run_id, planning.RunStatus.CANCELLED
+            )
+            late = world.signal(Change.OPENED, "missed:1", T0 + dt.timedelta(minutes=1))
+            assert await alerts.apply_signals(conn, [late]) == []
+            stored = {a.key: a for a in await alerts.list_alerts(conn, world.tenant_id)}
+        await hear_nothing(subscription)
+    assert sorted(e.alert.key for e in heard if isinstance(e, AlertEvent)) == ["missed:2", "off:1"]
+    assert all(isinstance(e, AlertEvent) and e.change is Change.RESOLVED for e in heard)
+    assert sorted(stored) == ["missed:2", "off:0", "off:1", "offline:1"]
+    for key in ("missed:2", "off:1"):
+        assert stored[key].state is alerts.AlertState.RESOLVED
+        assert stored[key].resolution is alerts.Resolution.RUN_CANCELLED
+        assert stored[key].resolve_note == alerts.RUN_CANCELLED_NOTE
+        assert stored[key].resolved_at is not None
+    assert stored["missed:2"].acknowledged_by == world.dispatcher_id  # who saw it, kept
+    assert stored["off:0"].resolution is alerts.Resolution.CLEARED
+    assert stored["offline:1"].state is alerts.AlertState.OPEN

@@ -141,6 +141,28 @@ async def _visit_first(conn: Any, tenant_id: int, run: planning.RouteRun, count:
     await conn.commit()
 
 
+async def _passed_stop(conn: Any, tenant_id: int, run: planning.RouteRun, at: dt.datetime) -> int:
+    """An open "passed stop 3" alert on ``run``; its id."""
+    devices = await fleet.list_devices(conn, tenant_id)
+    device = next(d for d in devices if d.vehicle_id == run.vehicle_id)
+    signal = alerts.AlertSignal(
+        change=alerts.Change.OPENED,
+        key=f"missed_stop:{run.id}:3",
+        kind=alerts.AlertKind.MISSED_STOP,
+        severity=alerts.Severity.WARNING,
+        tenant_id=tenant_id,
+        device_id=device.id,
+        vehicle_id=run.vehicle_id,
+        route_run_id=run.id,
+        stop_seq=3,
+        at=at,
+        message="passed stop 3",
+    )
+    [event] = await alerts.apply_signals(conn, [signal])
+    await conn.commit()
+    return event.alert.id
+
+
 async def test_a_breakdown_moves_the_remaining_stops_and_keeps_visited_ones(pool: Pool) -> None:
     tenant_id = await _city(pool, stops=8, vehicles=3)
     async with pool.connection() as conn:
@@ -150,9 +172,11 @@ async def test_a_breakdown_moves_the_remaining_stops_and_keeps_visited_ones(pool
         await _visit_first(conn, tenant_id, broken, 2)
         visited = {s.service_point_id for s in broken.stops[:2]}
         now = broken.stops[2].planned_arrival
+        passed = await _passed_stop(conn, tenant_id, broken, now)
         event = planning.Replan(planning.ReplanReason.BREAKDOWN, vehicle_id=broken.vehicle_id)
         result = await planning.replan(conn, tenant_id, DAY, event, SETTINGS, now=now)
         after = {run.id: run for run in await _runs(conn, tenant_id)}
+        passed_after = await alerts.get_alert(conn, tenant_id, passed)
         remaining_before = {
             s.service_point_id
             for run in runs
@@ -163,6 +187,8 @@ async def test_a_breakdown_moves_the_remaining_stops_and_keeps_visited_ones(pool
     new_runs = [after[i] for i in result.run_ids]
     assert broken.vehicle_id not in {run.vehicle_id for run in new_runs}
     assert after[broken.id].status == planning.RunStatus.CANCELLED
+    # nobody tracks the broken truck's run any more: its alert closes with it
+    assert passed_after.resolution is alerts.Resolution.RUN_CANCELLED
     served = [s.service_point_id or 0 for run in new_runs for s in run.stops if s.kind == "collect"]
     assert sorted(served) == sorted(
         p or 0 for p in remaining_before

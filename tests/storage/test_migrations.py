@@ -6,8 +6,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from storage import MigrationError, apply_migrations
+import alerts
+from alerts import Change
+from storage import MigrationError, apply_migrations, open_pool
 from storage.migrations import MIGRATIONS_DIR, load_migrations
+from tests.alerts.world import T0, make_world
 from tests.conftest import DatabaseFactory
 
 
@@ -57,3 +60,26 @@ def test_misnamed_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "1_init.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         load_migrations(tmp_path)
+
+
+async def test_alerts_stuck_open_on_runs_cancelled_before_0018_close_with_it(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = databases.create()
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < "0018":
+            (tmp_path / path.name).write_text(path.read_text())
+    await apply_migrations(url, tmp_path)
+    async with open_pool(url, min_size=1, max_size=2) as pool:
+        world = await make_world(pool)
+        async with pool.connection() as conn:
+            [stuck] = await alerts.apply_signals(conn, [world.signal(Change.OPENED, "m:2", T0)])
+            # what cancelling did before 0018
+            await conn.execute(
+                "UPDATE route_runs SET status = 'cancelled' WHERE id = %s", (world.run_id,)
+            )
+        assert await apply_migrations(url) == [18]
+        async with pool.connection() as conn:
+            closed = await alerts.get_alert(conn, world.tenant_id, stuck.alert.id)
+    assert closed.resolution is alerts.Resolution.RUN_CANCELLED
+    assert closed.resolve_note == alerts.RUN_CANCELLED_NOTE
