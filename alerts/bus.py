@@ -63,11 +63,11 @@ async def notify_visits(conn: AsyncConnection[Any], visits: Sequence[StopVisit])
 
 
 async def _notify(conn: AsyncConnection[Any], channel: str, payloads: list[dict[str, Any]]) -> None:
-    if payloads:
-        async with conn.cursor() as cursor:
-            await cursor.executemany(
-                "SELECT pg_notify(%s, %s)", [(channel, orjson.dumps(p).decode()) for p in payloads]
-            )
+    if payloads:  # one statement; the function scan calls pg_notify in the array's order
+        await conn.execute(
+            "SELECT count(pg_notify(%s, payload)) FROM unnest(%s::text[]) AS payload",
+            (channel, [orjson.dumps(p).decode() for p in payloads]),
+        )
 
 
 class AlertListener:

@@ -73,6 +73,24 @@ _RESOLVE = (
     f" RETURNING {_COLUMNS}"
 )
 _SIGNAL_SQL = {Change.OPENED: _OPEN, Change.UPDATED: _UPDATE, Change.RESOLVED: _RESOLVE}
+# One-shot events (opened and resolved at the same fix), as many as a batch has, in one
+# statement: a depot's morning exodus is thousands of geofence crossings a minute.
+_ONE_SHOTS = (
+    "INSERT INTO alerts (tenant_id, key, kind, severity, device_id, vehicle_id, route_run_id,"
+    " stop_id, stop_seq, opened_at, last_evidence_at, message, evidence, state, resolved_at,"
+    " resolution, resolve_note)"
+    " SELECT s.tenant_id, s.key, s.kind, s.severity, s.device_id, s.vehicle_id, s.route_run_id,"
+    " (SELECT id FROM route_stops WHERE tenant_id = s.tenant_id"
+    " AND route_run_id = s.route_run_id AND seq = s.stop_seq), s.stop_seq, s.at, s.at,"
+    " s.message, s.evidence, 'resolved', s.at, 'one_shot', NULLIF(s.message, '')"
+    " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[],"
+    " %s::bigint[], %s::integer[], %s::timestamptz[], %s::text[], %s::jsonb[])"
+    " AS s (tenant_id, key, kind, severity, device_id, vehicle_id, route_run_id, stop_seq, at,"
+    " message, evidence)"
+    " WHERE NOT EXISTS (SELECT 1 FROM route_runs WHERE id = s.route_run_id"
+    " AND status = 'cancelled')"
+    f" ON CONFLICT (tenant_id, key) DO NOTHING RETURNING {_COLUMNS}"
+)
 
 
 async def apply_signals(
@@ -81,36 +99,94 @@ async def apply_signals(
     """Apply the rules' signals in order; return one event per alert row actually changed.
 
     Idempotent: a signal applied again, an update or resolution of an unknown or resolved
-    alert, or evidence older than what is stored, changes nothing and gives no event. The
-    statements are pipelined: one round trip for the batch. A signal naming a missing device,
-    vehicle or run raises NotFound and leaves the caller's transaction aborted.
+    alert, or evidence older than what is stored, changes nothing and gives no event. A
+    one-shot event (opened, then resolved as Resolution.ONE_SHOT at once) is stored resolved
+    and gives one event, OPENED, with the alert as stored (resolved). The statements are
+    pipelined: one round trip for the batch. A signal naming a missing device, vehicle or run
+    raises NotFound and leaves the caller's transaction aborted.
     """
     for signal in signals:
         _check_signal(signal)
     if not signals:
         return []
+    singles, one_shots = _one_shot_pairs(signals)
     try:
         async with conn.pipeline():
             cursors = [
                 await conn.execute(_SIGNAL_SQL[signal.change], _signal_params(signal))
-                for signal in signals
+                for _, signal in singles
             ]
+            one_shot_cursor = (
+                await conn.execute(_ONE_SHOTS, _one_shot_params([s for _, s in one_shots]))
+                if one_shots
+                else None
+            )
     except errors.ForeignKeyViolation as exc:
         raise NotFound(f"a device, vehicle or route run named by a signal: {exc}") from None
     except errors.CheckViolation as exc:
         raise InvalidValue(f"a signal breaks a rule of the alerts table: {exc}") from None
-    events: list[AlertEvent] = []
-    for signal, cursor in zip(signals, cursors, strict=True):
+    changed: list[tuple[int, AlertEvent]] = []
+    for (index, signal), cursor in zip(singles, cursors, strict=True):
         row = await cursor.fetchone()
         if row is not None:
-            events.append(AlertEvent(signal.change, _alert(row)))
+            changed.append((index, AlertEvent(signal.change, _alert(row))))
         elif signal.change is not Change.OPENED:
             log.debug(
                 "alert %r: %s changed nothing (unknown, resolved or not newer)",
                 signal.key,
                 signal.change,
             )
-    return events
+    if one_shot_cursor is not None:
+        stored = {(a.tenant_id, a.key): a for a in map(_alert, await one_shot_cursor.fetchall())}
+        for index, signal in one_shots:
+            alert = stored.pop((signal.tenant_id, signal.key), None)
+            if alert is not None:  # else a replay: stored before
+                changed.append((index, AlertEvent(Change.OPENED, alert)))
+    changed.sort(key=lambda indexed: indexed[0])
+    return [event for _, event in changed]
+
+
+def _one_shot_pairs(
+    signals: Sequence[AlertSignal],
+) -> tuple[list[tuple[int, AlertSignal]], list[tuple[int, AlertSignal]]]:
+    """The signals to apply one by one, and the openings of one-shot events (an opening
+    followed at once by its Resolution.ONE_SHOT end: a geofence crossing, a GPS jump), which
+    are stored resolved, all in one statement. Each with its index, for the events' order."""
+    singles: list[tuple[int, AlertSignal]] = []
+    one_shots: list[tuple[int, AlertSignal]] = []
+    index = 0
+    while index < len(signals):
+        signal = signals[index]
+        end = signals[index + 1] if index + 1 < len(signals) else None
+        if (
+            end is not None
+            and signal.change is Change.OPENED
+            and end.change is Change.RESOLVED
+            and end.resolution is Resolution.ONE_SHOT
+            and (end.tenant_id, end.key, end.at) == (signal.tenant_id, signal.key, signal.at)
+        ):
+            one_shots.append((index, signal))
+            index += 2
+        else:
+            singles.append((index, signal))
+            index += 1
+    return singles, one_shots
+
+
+def _one_shot_params(signals: Sequence[AlertSignal]) -> tuple[list[Any], ...]:
+    return (
+        [s.tenant_id for s in signals],
+        [s.key for s in signals],
+        [str(s.kind) for s in signals],
+        [str(s.severity) for s in signals],
+        [s.device_id for s in signals],
+        [s.vehicle_id for s in signals],
+        [s.route_run_id for s in signals],
+        [s.stop_seq for s in signals],
+        [s.at for s in signals],
+        [s.message for s in signals],
+        [Jsonb(s.evidence) for s in signals],
+    )
 
 
 def _check_signal(signal: AlertSignal) -> None:

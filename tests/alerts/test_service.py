@@ -87,6 +87,69 @@ async def test_a_batch_is_applied_in_order_and_unknown_stops_have_no_stop_id(
     assert events[3].alert.stop_seq == 9
 
 
+async def test_one_shot_events_are_stored_resolved_as_one_change_in_the_batchs_order(
+    pool: Pool, world: World
+) -> None:
+    """A geofence crossing or a GPS jump comes as an opening and its one-shot end: stored as
+    one resolved row, one event, as if applied one by one; a replay changes nothing."""
+
+    def one_shot(key: str, at: dt.datetime) -> list[alerts.AlertSignal]:
+        opened = world.signal(
+            Change.OPENED,
+            key,
+            at,
+            kind=AlertKind.GEOFENCE_EXIT,
+            stop_seq=None,
+            severity=Severity.INFO,
+            message="Xe 29C-10001 ra khỏi Bãi xe",
+            evidence={"geofence": "Bãi xe"},
+        )
+        return [
+            opened,
+            dataclasses.replace(
+                opened, change=Change.RESOLVED, evidence={}, resolution=Resolution.ONE_SHOT
+            ),
+        ]
+
+    batch = [
+        *one_shot("exit:1", T0),
+        world.signal(Change.OPENED, "missed:1:2", T0),
+        *one_shot("exit:2", T0 + MINUTE),
+        *one_shot("exit:1", T0),  # the same crossing again in the batch
+        world.signal(Change.RESOLVED, "missed:1:2", T0 + MINUTE, resolution=Resolution.CLEARED),
+    ]
+    async with pool.connection() as conn:
+        events = await alerts.apply_signals(conn, batch)
+        assert await alerts.apply_signals(conn, batch) == []
+        stored = {a.key: a for a in await alerts.list_alerts(conn, world.tenant_id)}
+        # the opening and its end in separate batches: applied one by one, same row
+        await alerts.apply_signals(conn, one_shot("exit:3", T0)[:1])
+        await alerts.apply_signals(conn, one_shot("exit:3", T0)[1:])
+        apart = await alerts.list_alerts(conn, world.tenant_id)
+    assert [(e.change, e.alert.key) for e in events] == [
+        (Change.OPENED, "exit:1"),
+        (Change.OPENED, "missed:1:2"),
+        (Change.OPENED, "exit:2"),
+        (Change.RESOLVED, "missed:1:2"),
+    ]
+    assert events[0].alert == stored["exit:1"]
+    exit_1 = stored["exit:1"]
+    assert (exit_1.state, exit_1.resolution, exit_1.resolved_at) == (
+        AlertState.RESOLVED,
+        Resolution.ONE_SHOT,
+        T0,
+    )
+    assert exit_1.opened_at == exit_1.last_evidence_at == T0
+    assert exit_1.evidence == {"geofence": "Bãi xe"}
+    assert exit_1.severity is Severity.INFO
+    assert stored["exit:2"].opened_at == T0 + MINUTE
+    [exit_3] = [a for a in apart if a.key == "exit:3"]
+    same = ("id", "key", "created_at")
+    assert {f: v for f, v in dataclasses.asdict(exit_3).items() if f not in same} == {
+        f: v for f, v in dataclasses.asdict(exit_1).items() if f not in same
+    }
+
+
 async def test_updates_move_evidence_only_forward(pool: Pool, world: World) -> None:
     key = "route:1"
     later, earlier = T0 + 10 * MINUTE, T0 + 5 * MINUTE
