@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -429,9 +430,17 @@ class RulesService:
             self.metrics.unknown_devices.set(self.engine.stats.unknown_devices)
 
     async def _write_loop(self) -> None:
+        """Write what is pending, at most once per ``write_interval_s``: a lone alert goes at
+        once, a burst (a depot's trucks leaving at dawn) in a few larger transactions, whose
+        fixed cost would otherwise take the core the ingest and the engine need."""
+        last_s = -math.inf
         while True:
             await self._wake.wait()
+            wait_s = last_s + self.settings.write_interval_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)  # what comes meanwhile joins this write
             self._wake.clear()
+            last_s = time.monotonic()
             await self._write_pending()
 
     async def _write_pending(self) -> None:

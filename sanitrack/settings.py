@@ -152,6 +152,8 @@ class RulesSettings(BaseModel):
     sweep_interval_s: float = Field(1.0, gt=0, le=600)
     # How often route runs and geofences are reloaded from the database.
     reload_interval_s: float = Field(30.0, gt=0, le=3600)
+    # The alert writer commits at most once per this interval (a burst is gathered).
+    write_interval_s: float = Field(0.025, ge=0, le=5)
 
 
 class PositionsSettings(BaseModel):
