@@ -2,7 +2,10 @@
 
 A fix is off route when its distance to the expected path (near the vehicle's progress)
 exceeds max(corridor_m, accuracy_m + accuracy_margin_m). An excursion opens an alert once
-it has lasted ``min_off_route_s`` over at least ``min_off_route_fixes`` fixes in a row; one
+it has lasted ``min_off_route_s`` over at least ``min_off_route_fixes`` fixes in a row, or
+``clearly_off_fixes`` when each was ``clearly_off_factor`` times the threshold away (a
+truck well into another street, seen sooner at sparse fix rates; GPS noise at the edge and
+a single jump beside it are not); one
 fix back inside ends an excursion that has not opened yet (noise at the corridor's edge never
 adds up), and an open one resolves after ``resolve_s`` back inside. Quiet while the run has
 not started or has ended, and inside depots, transfer stations and landfills. GPS jumps never
@@ -29,6 +32,7 @@ class WrongRouteState:
     off_since: float | None = None  # the first fix of the current excursion
     last_off: float = 0.0
     off_fixes: int = 0
+    clearly_off: bool = False  # every fix of the excursion far beyond the threshold
     max_distance_m: float = 0.0
     fixes: list[dict[str, Any]] = field(default_factory=list)
     open_key: str | None = None
@@ -71,9 +75,11 @@ def _off(
     if state.off_since is None:
         state.off_since = obs.t
         state.off_fixes = 0
+        state.clearly_off = True
         state.max_distance_m = 0.0
         state.fixes = []
     state.off_fixes += 1
+    state.clearly_off &= obs.off_path_m >= settings.clearly_off_factor * threshold
     state.last_off = obs.t
     farther = obs.off_path_m > state.max_distance_m
     state.max_distance_m = max(state.max_distance_m, obs.off_path_m)
@@ -85,10 +91,10 @@ def _off(
         )
     duration_s = obs.t - state.off_since
     if state.open_key is None:
-        if (
-            duration_s >= settings.min_off_route_s
-            and state.off_fixes >= settings.min_off_route_fixes
-        ):
+        enough_fixes = state.off_fixes >= settings.min_off_route_fixes or (
+            state.clearly_off and state.off_fixes >= settings.clearly_off_fixes
+        )
+        if duration_s >= settings.min_off_route_s and enough_fixes:
             state.open_key = alert_key(KIND, subject, state.off_since, obs.run.run.id)
             opened = _signal(
                 Change.OPENED,

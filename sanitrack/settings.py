@@ -91,6 +91,9 @@ class RulesSettings(BaseModel):
     # ... for at least this long and this many fixes; resolved when back inside this long.
     min_off_route_s: float = Field(30.0, ge=0, le=3600)
     min_off_route_fixes: int = Field(3, ge=1, le=100)
+    # ... or this many, when each is this many times the threshold away.
+    clearly_off_fixes: int = Field(2, ge=1, le=100)
+    clearly_off_factor: float = Field(2.0, ge=1, le=20)
     resolve_s: float = Field(20.0, ge=0, le=3600)
     # A fix less accurate than this is not evidence of being off route.
     max_accuracy_m: float = Field(100.0, gt=0, le=1000)

@@ -183,6 +183,33 @@ def test_min_off_route_fixes_over_the_same_span_opens() -> None:
     assert opened.evidence["off_route_fixes"] == 3
 
 
+def test_two_fixes_far_into_another_street_over_min_off_route_s_open() -> None:
+    """At a sparse fix rate, two fixes each at least clearly_off_factor times the threshold
+    away (150 m, against 2 x 50 m) are enough: the truck is well into another street."""
+    world = make_world()
+    assert world.settings.clearly_off_fixes == 2
+    log = world.play(street(world, {10: 150.0, 17: 150.0}, missing=range(11, 17)))
+    opened = log.of(WRONG)[0]
+    assert opened.change is Change.OPENED
+    assert log.when(opened) == START_S + 85.0
+    assert opened.evidence["off_route_fixes"] == 2
+
+
+def test_a_marginal_fix_and_a_far_one_still_need_min_off_route_fixes() -> None:
+    """GPS noise just past the edge, then a jump far out (a case seen at 30 s with 30 m
+    noise), is two fixes, not an excursion; a third off fix makes it one."""
+    world = make_world()
+    two = street(world, {10: 60.0, 17: 222.0}, count=18, missing=range(11, 17))
+    assert world.play(two).of(WRONG) == []
+    world = make_world()
+    three = street(
+        world, {10: 60.0, 17: 222.0, 23: 150.0}, missing=(*range(11, 17), *range(18, 23))
+    )
+    opened = world.play(three).of(WRONG)[0]
+    assert opened.at == moment(START_S + 50.0)
+    assert opened.evidence["off_route_fixes"] == 3
+
+
 def test_noise_at_the_corridor_edge_never_adds_up() -> None:
     world = make_world()
     # k = 3..30 alternate 45 m and 55 m north of the street: every other fix is off
