@@ -225,7 +225,7 @@ class RulesService:
             "rules engine ready: %d devices, %d runs, %d stored items replayed, %d held"
             " during recovery",
             len(self.engine.devices),
-            len(self.engine.run_devices),
+            sum(len(context.vehicle.runs) for context in self.engine.devices.values()),
             replayed,
             held,
         )
