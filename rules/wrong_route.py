@@ -3,13 +3,13 @@
 A fix is off route when its distance to the expected path (near the vehicle's progress)
 exceeds max(corridor_m, accuracy_m + accuracy_margin_m). An excursion opens an alert once
 it has lasted ``min_off_route_s`` over at least ``min_off_route_fixes`` fixes in a row, or
-``clearly_off_fixes`` when each was ``clearly_off_factor`` times the threshold away (a
-truck well into another street, seen sooner at sparse fix rates; GPS noise at the edge and
-a single jump beside it are not); one
-fix back inside ends an excursion that has not opened yet (noise at the corridor's edge never
-adds up), and an open one resolves after ``resolve_s`` back inside. Quiet while the run has
-not started or has ended, and inside depots, transfer stations and landfills. GPS jumps never
-reach this rule: ingest filters them.
+over ``clearly_off_fixes`` when each was ``clearly_off_factor`` times the threshold away (a
+truck well into another street, seen sooner at sparse fix rates; GPS noise past the edge
+and a single jump beside it are not). One fix back inside ends an excursion that has not
+opened yet (noise at the corridor's edge never adds up), and an open one resolves after
+``resolve_s`` back inside. Quiet while the run has not started or has ended, and inside
+depots, transfer stations and landfills. GPS jumps never reach this rule: ingest filters
+them.
 """
 
 from __future__ import annotations

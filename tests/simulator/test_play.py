@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+import alerts
 import customers
 import fleet
 import planning
@@ -71,6 +72,22 @@ async def _count_tenant_positions(pool: Pool, tenant_id: int) -> int:
     return int(row[0])
 
 
+def _passed_stop(tenant_id: int, truck: fleet.Device, run_id: int) -> alerts.AlertSignal:
+    return alerts.AlertSignal(
+        change=alerts.Change.OPENED,
+        key=f"missed_stop:{run_id}:1",
+        kind=alerts.AlertKind.MISSED_STOP,
+        severity=alerts.Severity.WARNING,
+        tenant_id=tenant_id,
+        device_id=truck.id,
+        vehicle_id=truck.vehicle_id,
+        route_run_id=run_id,
+        stop_seq=1,
+        at=dt.datetime.now(dt.UTC),
+        message="passed stop 1",
+    )
+
+
 async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
     tenant = f"sim-{uuid.uuid4().hex[:8]}"
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -78,8 +95,11 @@ async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
     first = await register_scenario(pool, scenario)
     async with pool.connection() as conn:  # one truck of the first simulation is under way
         owner = await fleet.get_tenant(conn, tenant)
-        started = next(iter(first.route_run_ids.values()))
+        driver, started = next(iter(first.route_run_ids.items()))
         await planning.set_run_status(conn, owner.id, started, planning.RunStatus.ACTIVE)
+        truck = next(d for d in await fleet.list_devices(conn, owner.id) if d.slug == driver)
+        [passed] = await alerts.apply_signals(conn, [_passed_stop(owner.id, truck, started)])
+        await conn.commit()
     again = await register_scenario(pool, scenario)  # the same scenario: a restarted demo
     assert set(first.secrets) == set(again.secrets)
     assert first.secrets != again.secrets  # re-registering gives devices new secrets
@@ -105,6 +125,9 @@ async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
     assert len(runs) == 6
     cancelled = [r for r in runs if r.status is planning.RunStatus.CANCELLED]
     assert {r.id for r in cancelled} == set(first.route_run_ids.values())
+    async with pool.connection() as conn:  # the restart closed the old run's alert
+        closed = await alerts.get_alert(conn, owner.id, passed.alert.id)
+    assert closed.resolution is alerts.Resolution.RUN_CANCELLED
     current = {r.id: r for r in runs if r.status is planning.RunStatus.PLANNED}
     assert set(current) == set(again.route_run_ids.values())
     for vehicle in scenario.vehicles:
