@@ -18,7 +18,7 @@ from storage import Pool
 from tests.rules.test_recovery import at, clock, latlon, make_run
 from tests.support import wait_for
 
-INTERVAL_S = 0.5
+INTERVAL_S = 1.0
 
 
 async def test_a_burst_of_alerts_is_written_in_one_transaction_after_a_lone_one(
