@@ -20,6 +20,7 @@ from alerts import (
     StopVisit,
     VisitEvidence,
     VisitStatus,
+    apply_signals,
 )
 from storage import Pool
 
@@ -151,3 +152,26 @@ async def make_world(pool: Pool) -> World:
         point_ids=(points["KH1"], points["KH2"]),
         run_id=run_id,
     )
+
+
+async def open_passed_stop(
+    conn: Any, tenant_id: int, device: fleet.Device, run_id: int, stop_seq: int, at: dt.datetime
+) -> int:
+    """An open "passed stop N" alert of ``device`` on a run, committed; its id (what the
+    engine would have raised, for tests of what happens to a run's alerts)."""
+    signal = AlertSignal(
+        change=Change.OPENED,
+        key=f"missed_stop:{run_id}:{stop_seq}",
+        kind=AlertKind.MISSED_STOP,
+        severity=Severity.WARNING,
+        tenant_id=tenant_id,
+        device_id=device.id,
+        vehicle_id=device.vehicle_id,
+        route_run_id=run_id,
+        stop_seq=stop_seq,
+        at=at,
+        message=f"passed stop {stop_seq}",
+    )
+    [event] = await apply_signals(conn, [signal])
+    await conn.commit()
+    return event.alert.id

@@ -20,6 +20,7 @@ from planning.replan import path_near
 from sanitrack.settings import PlanningSettings
 from simulator import ScenarioConfig, build_scenario, register_scenario
 from storage import Pool
+from tests.alerts.world import open_passed_stop
 
 LOCAL = dt.timezone(dt.timedelta(hours=7))
 DAY = dt.date(2026, 12, 7)  # a Monday
@@ -141,28 +142,6 @@ async def _visit_first(conn: Any, tenant_id: int, run: planning.RouteRun, count:
     await conn.commit()
 
 
-async def _passed_stop(conn: Any, tenant_id: int, run: planning.RouteRun, at: dt.datetime) -> int:
-    """An open "passed stop 3" alert on ``run``; its id."""
-    devices = await fleet.list_devices(conn, tenant_id)
-    device = next(d for d in devices if d.vehicle_id == run.vehicle_id)
-    signal = alerts.AlertSignal(
-        change=alerts.Change.OPENED,
-        key=f"missed_stop:{run.id}:3",
-        kind=alerts.AlertKind.MISSED_STOP,
-        severity=alerts.Severity.WARNING,
-        tenant_id=tenant_id,
-        device_id=device.id,
-        vehicle_id=run.vehicle_id,
-        route_run_id=run.id,
-        stop_seq=3,
-        at=at,
-        message="passed stop 3",
-    )
-    [event] = await alerts.apply_signals(conn, [signal])
-    await conn.commit()
-    return event.alert.id
-
-
 async def test_a_breakdown_moves_the_remaining_stops_and_keeps_visited_ones(pool: Pool) -> None:
     tenant_id = await _city(pool, stops=8, vehicles=3)
     async with pool.connection() as conn:
@@ -172,7 +151,9 @@ async def test_a_breakdown_moves_the_remaining_stops_and_keeps_visited_ones(pool
         await _visit_first(conn, tenant_id, broken, 2)
         visited = {s.service_point_id for s in broken.stops[:2]}
         now = broken.stops[2].planned_arrival
-        passed = await _passed_stop(conn, tenant_id, broken, now)
+        devices = await fleet.list_devices(conn, tenant_id)
+        truck = next(d for d in devices if d.vehicle_id == broken.vehicle_id)
+        passed = await open_passed_stop(conn, tenant_id, truck, broken.id, 3, now)
         event = planning.Replan(planning.ReplanReason.BREAKDOWN, vehicle_id=broken.vehicle_id)
         result = await planning.replan(conn, tenant_id, DAY, event, SETTINGS, now=now)
         after = {run.id: run for run in await _runs(conn, tenant_id)}

@@ -25,6 +25,7 @@ from simulator import (
 from simulator.scenario import merged_emissions
 from simulator.stream import Action
 from storage import Pool, count_positions
+from tests.alerts.world import open_passed_stop
 from tests.support import BrokerUnderTest, running_ingest, wait_for
 
 FAULTS = FaultRates(
@@ -72,22 +73,6 @@ async def _count_tenant_positions(pool: Pool, tenant_id: int) -> int:
     return int(row[0])
 
 
-def _passed_stop(tenant_id: int, truck: fleet.Device, run_id: int) -> alerts.AlertSignal:
-    return alerts.AlertSignal(
-        change=alerts.Change.OPENED,
-        key=f"missed_stop:{run_id}:1",
-        kind=alerts.AlertKind.MISSED_STOP,
-        severity=alerts.Severity.WARNING,
-        tenant_id=tenant_id,
-        device_id=truck.id,
-        vehicle_id=truck.vehicle_id,
-        route_run_id=run_id,
-        stop_seq=1,
-        at=dt.datetime.now(dt.UTC),
-        message="passed stop 1",
-    )
-
-
 async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
     tenant = f"sim-{uuid.uuid4().hex[:8]}"
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -98,8 +83,7 @@ async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
         driver, started = next(iter(first.route_run_ids.items()))
         await planning.set_run_status(conn, owner.id, started, planning.RunStatus.ACTIVE)
         truck = next(d for d in await fleet.list_devices(conn, owner.id) if d.slug == driver)
-        [passed] = await alerts.apply_signals(conn, [_passed_stop(owner.id, truck, started)])
-        await conn.commit()
+        passed = await open_passed_stop(conn, owner.id, truck, started, 1, start)
     again = await register_scenario(pool, scenario)  # the same scenario: a restarted demo
     assert set(first.secrets) == set(again.secrets)
     assert first.secrets != again.secrets  # re-registering gives devices new secrets
@@ -126,7 +110,7 @@ async def test_scenario_objects_appear_through_the_services(pool: Pool) -> None:
     cancelled = [r for r in runs if r.status is planning.RunStatus.CANCELLED]
     assert {r.id for r in cancelled} == set(first.route_run_ids.values())
     async with pool.connection() as conn:  # the restart closed the old run's alert
-        closed = await alerts.get_alert(conn, owner.id, passed.alert.id)
+        closed = await alerts.get_alert(conn, owner.id, passed)
     assert closed.resolution is alerts.Resolution.RUN_CANCELLED
     current = {r.id: r for r in runs if r.status is planning.RunStatus.PLANNED}
     assert set(current) == set(again.route_run_ids.values())
