@@ -73,6 +73,24 @@ _RESOLVE = (
     f" RETURNING {_COLUMNS}"
 )
 _SIGNAL_SQL = {Change.OPENED: _OPEN, Change.UPDATED: _UPDATE, Change.RESOLVED: _RESOLVE}
+# An opening that replaces a key (late data moved the alert's start): the alert stored under
+# the old key takes the new key and start, keeping its id, acknowledgement and assignment. A
+# resolved alert keeps what its end said; a one-shot event moves whole. When there is no such
+# alert, or the new key is taken (a replay), _OPEN runs next and does what it does.
+_RENAME = (
+    "UPDATE alerts SET key = %(key)s, opened_at = %(at)s,"
+    " last_evidence_at = CASE WHEN resolution = 'one_shot' THEN %(at)s"
+    " ELSE GREATEST(last_evidence_at, %(at)s) END,"
+    " resolved_at = CASE WHEN resolution = 'one_shot' THEN %(at)s ELSE resolved_at END,"
+    " message = CASE WHEN state = 'resolved' AND resolution <> 'one_shot' THEN message"
+    " ELSE %(message)s END,"
+    " evidence = CASE WHEN state = 'resolved' AND resolution <> 'one_shot' THEN evidence"
+    " ELSE %(evidence)s END"
+    " WHERE tenant_id = %(tenant_id)s AND key = %(replaces)s AND kind = %(kind)s"
+    " AND device_id IS NOT DISTINCT FROM %(device_id)s"
+    " AND NOT EXISTS (SELECT 1 FROM alerts WHERE tenant_id = %(tenant_id)s AND key = %(key)s)"
+    f" RETURNING {_COLUMNS}"
+)
 # One-shot events (opened and resolved at the same fix), as many as a batch has, in one
 # statement: a depot's morning exodus is thousands of geofence crossings a minute.
 _ONE_SHOTS = (
@@ -101,9 +119,10 @@ async def apply_signals(
     Idempotent: a signal applied again, an update or resolution of an unknown or resolved
     alert, or evidence older than what is stored, changes nothing and gives no event. A
     one-shot event (opened, then resolved as Resolution.ONE_SHOT at once) is stored resolved
-    and gives one event, OPENED, with the alert as stored (resolved). The statements are
-    pipelined: one round trip for the batch. A signal naming a missing device, vehicle or run
-    raises NotFound and leaves the caller's transaction aborted.
+    and gives one event, OPENED, with the alert as stored (resolved). An opening that
+    ``replaces`` a stored alert's key renames that alert and gives an UPDATED event. The
+    statements are pipelined: one round trip for the batch. A signal naming a missing
+    device, vehicle or run raises NotFound and leaves the caller's transaction aborted.
     """
     for signal in signals:
         _check_signal(signal)
@@ -112,10 +131,13 @@ async def apply_signals(
     singles, one_shots = _one_shot_pairs(signals)
     try:
         async with conn.pipeline():
-            cursors = [
-                await conn.execute(_SIGNAL_SQL[signal.change], _signal_params(signal))
-                for _, signal in singles
-            ]
+            cursors = []
+            for _, signal in singles:
+                params = _signal_params(signal)
+                renamed = None
+                if signal.replaces is not None:
+                    renamed = await conn.execute(_RENAME, {**params, "replaces": signal.replaces})
+                cursors.append((renamed, await conn.execute(_SIGNAL_SQL[signal.change], params)))
             one_shot_cursor = (
                 await conn.execute(_ONE_SHOTS, _one_shot_params([s for _, s in one_shots]))
                 if one_shots
@@ -126,7 +148,12 @@ async def apply_signals(
     except errors.CheckViolation as exc:
         raise InvalidValue(f"a signal breaks a rule of the alerts table: {exc}") from None
     changed: list[tuple[int, AlertEvent]] = []
-    for (index, signal), cursor in zip(singles, cursors, strict=True):
+    for (index, signal), (renamed, cursor) in zip(singles, cursors, strict=True):
+        row = await renamed.fetchone() if renamed is not None else None
+        if row is not None:
+            await cursor.fetchone()  # the opening found its key taken: by the rename
+            changed.append((index, AlertEvent(Change.UPDATED, _alert(row))))
+            continue
         row = await cursor.fetchone()
         if row is not None:
             changed.append((index, AlertEvent(signal.change, _alert(row))))
@@ -161,6 +188,7 @@ def _one_shot_pairs(
         if (
             end is not None
             and signal.change is Change.OPENED
+            and signal.replaces is None
             and end.change is Change.RESOLVED
             and end.resolution is Resolution.ONE_SHOT
             and (end.tenant_id, end.key, end.at) == (signal.tenant_id, signal.key, signal.at)
@@ -197,6 +225,12 @@ def _check_signal(signal: AlertSignal) -> None:
         raise InvalidValue(f"{where}: key must be 1..{KEY_MAX_CHARS} characters")
     if signal.stop_seq is not None and signal.stop_seq < 1:
         raise InvalidValue(f"{where}: stop_seq {signal.stop_seq} is not >= 1")
+    if signal.replaces is not None and (
+        signal.change is not Change.OPENED or not 1 <= len(signal.replaces) <= KEY_MAX_CHARS
+    ):
+        raise InvalidValue(
+            f"{where}: replaces must name a key of 1..{KEY_MAX_CHARS} characters, with OPENED"
+        )
     if signal.at.utcoffset() is None:
         raise InvalidValue(f"{where}: at {signal.at!r} has no time zone")
     if signal.change is Change.RESOLVED and signal.resolution in (None, Resolution.BY_PERSON):

@@ -194,7 +194,16 @@ def score(
     start_s = scenario.start.timestamp()
     interval_s = scenario.config.interval_s
     slug_of = {device_id: slug for slug, device_id in device_ids.items()}
-    opened = [s for s in signals if s.change is Change.OPENED]
+    # An opening that replaces a key renames the alert stored under it (late data moved its
+    # start): one alert, as the store keeps it.
+    renames = {s.replaces: s.key for s in signals if s.replaces is not None}
+
+    def stored_key(key: str) -> str:
+        while key in renames:
+            key = renames[key]
+        return key
+
+    opened = [s for s in signals if s.change is Change.OPENED and s.key not in renames]
     by_kind: dict[AlertKind, list[AlertSignal]] = defaultdict(list)
     for signal in opened:
         by_kind[signal.kind].append(signal)
@@ -244,7 +253,7 @@ def score(
     # may take back, scored on their own.
     # (withdrawn: late data showed the stop was not missed, or a dropout left no evidence)
     resolved_by_visit = {
-        s.key
+        stored_key(s.key)
         for s in signals
         if s.kind is AlertKind.MISSED_STOP
         and s.resolution in (Resolution.VISITED_LATE, Resolution.WITHDRAWN)

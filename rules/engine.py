@@ -5,7 +5,9 @@ the time of each sweep, so a stored day replays to the same alerts.
 A fix older than the device's newest (late, out of order, skewed) is not lost: the device's
 state is restored from the last checkpoint before it and the fixes since are evaluated again
 with it in place. What that changes is emitted; an alert the new order no longer supports is
-withdrawn. Alert keys are stable, so what was emitted before is not emitted twice.
+withdrawn, and one whose start it moves is renamed (its opening ``replaces`` the old key: one
+alert, as a replay of the stored day in order would give). Alert keys are stable, so what was
+emitted before is not emitted twice.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from alerts import AlertSignal, Change, Resolution, Severity, StopVisit
 from geo import LocalProjection
 from rules import fleet, stops, wrong_route
 from rules.fleet import FleetState
-from rules.signals import Subject, moment, signal
+from rules.signals import Subject, key_stem, moment, signal
 from rules.stops import Outcome, StopsState
 from rules.wrong_route import WrongRouteState
 from sanitrack.settings import RulesSettings
@@ -477,17 +479,16 @@ class RulesEngine:
         before = {(s.key, s.change) for s in previous}
         out = Outcome()
         out.signals = [s for s in replayed.signals if (s.key, s.change) not in before]
-        still_open = {s.key for s in replayed.signals if s.change is Change.OPENED}
-        resolved = {s.key for s in replayed.signals if s.change is Change.RESOLVED}
+        # What was opened before and the new order does not say at all: the same alert with
+        # its start moved (its key holds the start), or one that never held.
+        said = {s.key for s in replayed.signals}
+        gone = [s for s in previous if s.change is Change.OPENED and s.key not in said]
+        out.signals = _renamed(out.signals, gone, {s.key for s in previous})
+        renamed = {s.replaces for s in out.signals if s.replaces is not None}
         # An alert already resolved stays as it was (the store ignores a second end).
         resolved_before = {s.key for s in previous if s.change is Change.RESOLVED}
-        for old in previous:
-            if (
-                old.change is Change.OPENED
-                and old.key not in still_open
-                and old.key not in resolved
-                and old.key not in resolved_before
-            ):
+        for old in gone:
+            if old.key not in renamed and old.key not in resolved_before:
                 out.signals.append(_withdrawn(old, fix.t))
         out.visits = [v for v in replayed.visits if _visit_key(v) not in previous_visits]
         return out
@@ -503,6 +504,25 @@ class RulesEngine:
             return ()
         run = next((r for r in context.vehicle.runs if r.id == route_run_id), None)
         return run.crew if run is not None else ()
+
+
+def _renamed(
+    signals: list[AlertSignal], gone: list[AlertSignal], keys_before: set[str]
+) -> list[AlertSignal]:
+    """``signals`` with each new opening that continues a ``gone`` one (the same kind,
+    device, run and stop: the key less its time) marked as replacing it, in time order."""
+    waiting: dict[str, deque[str]] = {}
+    for old in sorted(gone, key=lambda s: s.at):
+        waiting.setdefault(key_stem(old.key), deque()).append(old.key)
+    if not waiting:
+        return signals
+    marked = []
+    for new in signals:
+        olds = waiting.get(key_stem(new.key))
+        if new.change is Change.OPENED and new.key not in keys_before and olds:
+            new = replace(new, replaces=olds.popleft())
+        marked.append(new)
+    return marked
 
 
 def _time_of(item: Item) -> float:

@@ -29,6 +29,11 @@ def alert_key(kind: AlertKind, subject: Subject, t: float, *parts: object) -> st
     return f"{kind}:{subject.device_id}:{tail}:{round(t * 1000)}"
 
 
+def key_stem(key: str) -> str:
+    """What an alert is about (kind, device, run, stop...): its key less the time it opened."""
+    return key.rpartition(":")[0]
+
+
 def signal(
     change: Change,
     key: str,

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 
@@ -117,9 +117,10 @@ async def running_ingest(
             await task
 
 
-async def wait_for(
-    probe: Callable[[], Awaitable[int]], expected: int, timeout_s: float = 30.0
-) -> int:
+T = TypeVar("T")
+
+
+async def wait_for(probe: Callable[[], Awaitable[T]], expected: T, timeout_s: float = 30.0) -> T:
     """Poll ``probe`` until it returns ``expected`` or time runs out; return the last value."""
     deadline = time.monotonic() + timeout_s
     value = await probe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -150,6 +151,89 @@ async def test_one_shot_events_are_stored_resolved_as_one_change_in_the_batchs_o
     }
 
 
+async def test_an_opening_that_replaces_a_key_renames_the_alert(pool: Pool, world: World) -> None:
+    """Late data moved an alert's start (its key holds it): the opening under the new key
+    names the old one, and the stored alert takes the new key and start, and stays one alert
+    with what people did to it. A replay in order (the new key) changes nothing more."""
+    second = dt.timedelta(seconds=1)
+
+    def speeding(change: Change, key: str, at: dt.datetime, **more: Any) -> alerts.AlertSignal:
+        return world.signal(change, key, at, kind=AlertKind.SPEEDING, stop_seq=None, **more)
+
+    first = speeding(Change.OPENED, "speeding:7::20000", T0 + 20 * second)
+    update = speeding(Change.UPDATED, "speeding:7::20000", T0 + MINUTE, evidence={"max_kmh": 71})
+    renamed = dataclasses.replace(
+        speeding(Change.OPENED, "speeding:7::15000", T0 + 15 * second, evidence={"from": 15}),
+        replaces="speeding:7::20000",
+    )
+    async with pool.connection() as conn:
+        [opened, _] = await alerts.apply_signals(conn, [first, update])
+        await alerts.acknowledge(conn, world.tenant_id, opened.alert.id, world.dispatcher_id, "ok")
+        [event] = await alerts.apply_signals(conn, [renamed])
+        again = await alerts.apply_signals(conn, [renamed])
+        replayed = await alerts.apply_signals(conn, [dataclasses.replace(renamed, replaces=None)])
+        [stored] = await alerts.list_alerts(conn, world.tenant_id)
+    assert (again, replayed) == ([], [])
+    assert event.change is Change.UPDATED
+    assert event.alert == stored
+    assert (stored.id, stored.key) == (opened.alert.id, "speeding:7::15000")
+    assert (stored.opened_at, stored.last_evidence_at) == (T0 + 15 * second, T0 + MINUTE)
+    assert (stored.state, stored.acknowledged_by) == (AlertState.ACKNOWLEDGED, world.dispatcher_id)
+    assert stored.evidence == {"from": 15}
+
+    # A resolved alert keeps its end; a one-shot event moves whole; an unknown old key opens.
+    crossing = world.signal(
+        Change.OPENED, "exit:7:1:20000", T0 + 20 * second, kind=AlertKind.GEOFENCE_EXIT
+    )
+    cleared = world.signal(
+        Change.RESOLVED,
+        "missed:7:1:20000",
+        T0 + MINUTE,
+        resolution=Resolution.CLEARED,
+        message="đã thu gom",
+        evidence={"visit": 1},
+    )
+    async with pool.connection() as conn:
+        await alerts.apply_signals(
+            conn,
+            [
+                crossing,
+                dataclasses.replace(
+                    crossing, change=Change.RESOLVED, resolution=Resolution.ONE_SHOT
+                ),
+                world.signal(Change.OPENED, "missed:7:1:20000", T0 + 20 * second),
+                cleared,
+            ],
+        )
+        events = await alerts.apply_signals(
+            conn,
+            [
+                dataclasses.replace(
+                    crossing, key="exit:7:1:15000", at=T0 + 15 * second, replaces=crossing.key
+                ),
+                dataclasses.replace(
+                    world.signal(Change.OPENED, "missed:7:1:15000", T0 + 15 * second),
+                    replaces="missed:7:1:20000",
+                ),
+                dataclasses.replace(
+                    world.signal(Change.OPENED, "missed:7:2:15000", T0 + 15 * second),
+                    replaces="missed:7:2:20000",
+                ),
+            ],
+        )
+    assert [(e.change, e.alert.key) for e in events] == [
+        (Change.UPDATED, "exit:7:1:15000"),
+        (Change.UPDATED, "missed:7:1:15000"),
+        (Change.OPENED, "missed:7:2:15000"),
+    ]
+    crossed, served, _ = (e.alert for e in events)
+    assert crossed.opened_at == crossed.last_evidence_at == crossed.resolved_at
+    assert crossed.opened_at == T0 + 15 * second
+    assert (crossed.state, crossed.resolution) == (AlertState.RESOLVED, Resolution.ONE_SHOT)
+    assert (served.opened_at, served.resolved_at) == (T0 + 15 * second, T0 + MINUTE)
+    assert (served.resolution, served.evidence) == (Resolution.CLEARED, {"visit": 1})
+
+
 async def test_updates_move_evidence_only_forward(pool: Pool, world: World) -> None:
     key = "route:1"
     later, earlier = T0 + 10 * MINUTE, T0 + 5 * MINUTE
@@ -239,6 +323,7 @@ async def test_unknown_keys_are_ignored(pool: Pool, world: World) -> None:
         (Change.OPENED, T0.replace(tzinfo=None), None, "time zone"),
         (Change.RESOLVED, T0, None, "resolution"),
         (Change.RESOLVED, T0, Resolution.BY_PERSON, "resolution"),
+        (Change.UPDATED, T0, None, "replaces"),
     ],
 )
 async def test_malformed_signals_are_refused_before_anything_is_written(
@@ -251,6 +336,8 @@ async def test_malformed_signals_are_refused_before_anything_is_written(
 ) -> None:
     good = world.signal(Change.OPENED, "good:1", T0)
     bad = world.signal(change, "bad:1", at, resolution=resolution)
+    if words == "replaces":  # only an opening renames
+        bad = dataclasses.replace(bad, replaces="good:1")
     async with pool.connection() as conn:
         with pytest.raises(alerts.InvalidValue, match=words):
             await alerts.apply_signals(conn, [good, bad])

@@ -245,6 +245,36 @@ async def test_an_alert_lost_in_a_crash_is_stored_when_the_engine_comes_back(
     assert [a.id for a in await wrong_routes(pool, device)] == [found[0].id]
 
 
+async def test_a_late_fix_that_moves_an_excursions_start_keeps_one_alert_across_a_restart(
+    pool: Pool, broker: BrokerUnderTest
+) -> None:
+    """The excursion's first fix 80 m off comes after the ten that follow it: the alert
+    opened on those is renamed to start at the late fix (the same alert, not withdrawn and
+    opened again). A restart replays the stored fixes in order: the same key, nothing new."""
+    device, _run_id = await make_run(pool)
+    day = fixes(0, ON_ROUTE + OFF_ROUTE + BACK)
+    held = len(ON_ROUTE) + 1  # OFF_ROUTE[1], the first fix past the corridor
+    settings = RulesSettings()
+    rules = RulesService(settings, pool, clock=clock())
+    async with pipeline(pool, broker, rules, f"ingest-rec-{uuid.uuid4().hex[:6]}"):
+        await publish(broker, device, day[:held] + day[held + 1 : held + 11])
+        opened = await wait_for(lambda: _opened_at(pool, device), [at(5 * (held + 1))])
+        assert opened == [at(5 * (held + 1))]
+        [first] = await wrong_routes(pool, device)
+        await publish(broker, device, [day[held]])  # after the reorder window: late
+        moved = await wait_for(lambda: _opened_at(pool, device), [at(5 * held)])
+        assert moved == [at(5 * held)], "one alert, its start moved to the late fix"
+        await publish(broker, device, day[held + 11 :])
+        await wait_for(lambda: _resolved(pool, device), 1)
+    assert rules.engine.stats.late_fixes == 1
+    [renamed] = await wrong_routes(pool, device)
+    assert renamed.id == first.id
+    assert renamed.key != first.key
+    assert renamed.resolution is alerts.Resolution.CLEARED
+    await RulesService(settings, pool, clock=clock()).start()
+    assert await wrong_routes(pool, device) == [renamed]
+
+
 async def test_a_fleet_is_recovered_one_device_at_a_time_and_nothing_is_dropped(
     pool: Pool, broker: BrokerUnderTest
 ) -> None:
@@ -345,6 +375,10 @@ async def test_ingest_runs_while_the_engine_recovers_and_the_engine_takes_what_i
 
 async def _count(pool: Pool, device: DeviceUnderTest) -> int:
     return len(await wrong_routes(pool, device))
+
+
+async def _opened_at(pool: Pool, device: DeviceUnderTest) -> list[dt.datetime]:
+    return [a.opened_at for a in await wrong_routes(pool, device)]
 
 
 async def _resolved(pool: Pool, device: DeviceUnderTest) -> int:

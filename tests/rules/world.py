@@ -109,21 +109,32 @@ class Log:
     def of(self, kind: AlertKind) -> list[AlertSignal]:
         return [s for s in self.signals if s.kind is kind]
 
+    def stored_key(self, key: str) -> str:
+        """The key the store holds the alert under: an opening that ``replaces`` a key
+        renames that alert (late data moved its start)."""
+        renames = {s.replaces: s.key for s in self.signals if s.replaces is not None}
+        while key in renames:
+            key = renames[key]
+        return key
+
     def open_missed(self) -> set[int]:
         """The stops with a missed_stop alert opened and not resolved (or withdrawn)."""
         missed = self.of(AlertKind.MISSED_STOP)
-        resolved = {s.key for s in missed if s.change is Change.RESOLVED}
+        resolved = {self.stored_key(s.key) for s in missed if s.change is Change.RESOLVED}
         return {
             s.stop_seq
             for s in missed
-            if s.change is Change.OPENED and s.key not in resolved and s.stop_seq is not None
+            if s.change is Change.OPENED
+            and self.stored_key(s.key) not in resolved
+            and s.stop_seq is not None
         }
 
     def changes(self, kind: AlertKind) -> list[Change]:
         return [s.change for s in self.of(kind)]
 
     def keyed(self) -> set[tuple[str, Change]]:
-        return {(s.key, s.change) for s in self.signals}
+        """The alert changes said, by the key the store holds each alert under."""
+        return {(self.stored_key(s.key), s.change) for s in self.signals}
 
     def visits_of(self, seq: int) -> list[StopVisit]:
         return [v for v in self.visits if v.stop_seq == seq]
