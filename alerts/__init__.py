@@ -40,11 +40,13 @@ from alerts.service import (
     resolve_for_cancelled_runs,
 )
 from alerts.staff import (
+    RELAYED_RESOLUTIONS,
     STAFF_CHANGES,
     STAFF_KINDS,
     Recipients,
     StaffAlertPublisher,
     publisher_client,
+    relay_closures,
     staff_payload,
     staff_topic,
 )
@@ -52,6 +54,7 @@ from alerts.visits import find_visits, list_visits, record_visits, served_points
 
 __all__ = [
     "CHANNEL",
+    "RELAYED_RESOLUTIONS",
     "RUN_CANCELLED_NOTE",
     "STAFF_CHANGES",
     "STAFF_KINDS",
@@ -93,6 +96,7 @@ __all__ = [
     "publisher_client",
     "pump",
     "record_visits",
+    "relay_closures",
     "resolve",
     "resolve_for_cancelled_runs",
     "served_points",

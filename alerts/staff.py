@@ -1,5 +1,6 @@
 """Alerts to field staff's phones over MQTT (ARCHITECTURE §3): the driver and crew of a run
-hear that they left the route or passed a stop, and that it cleared.
+hear that they left the route or passed a stop, and that it cleared, or that a dispatcher or
+a cancelled run closed it.
 
 ``publish`` never blocks the bus: messages wait in a bounded queue for one connection owned
 by ``async with``, which reconnects with jittered back-off and sends with QoS 1.
@@ -17,8 +18,9 @@ from types import TracebackType
 import aiomqtt
 import orjson
 
-from alerts.errors import InvalidValue
-from alerts.models import Alert, AlertEvent, AlertKind, Change
+from alerts.bus import LocalBus
+from alerts.errors import InvalidValue, Overflowed
+from alerts.models import Alert, AlertEvent, AlertKind, Change, Resolution
 from ingest import MqttEndpoint
 from ingest.mqtt import subscriber_client
 
@@ -35,6 +37,11 @@ STAFF_KINDS = frozenset(
     }
 )
 STAFF_CHANGES = frozenset({Change.OPENED, Change.RESOLVED})
+# Ends the rules engine does not make (a dispatcher closed it, its run was cancelled): the
+# crew hears of them from the bus (``relay_closures``). What the engine writes it sends
+# itself, at once after its commit.
+RELAYED_RESOLUTIONS = frozenset({Resolution.BY_PERSON, Resolution.RUN_CANCELLED})
+RELAY_RESUBSCRIBE_S = 1.0  # after falling behind the bus: what was missed is lost to phones
 
 # (tenant slug, staff id) of everyone who should hear of an alert.
 Recipients = Callable[[Alert], Sequence[tuple[str, int]]]
@@ -185,6 +192,27 @@ class StaffAlertPublisher:
             self._sending = None
             self._queue.task_done()
             self.sent += 1
+
+
+async def relay_closures(
+    bus: LocalBus, publisher: StaffAlertPublisher, max_queued: int = 10_000
+) -> None:
+    """Send the crew the ends of their alerts that others made, as the bus hears them (from
+    any process), until cancelled: the phone that said "you passed stop 12" says it is
+    closed when the dispatcher closes it or the run is cancelled."""
+    while True:
+        with bus.subscribe(max_queued) as subscription:
+            try:
+                async for item in subscription:
+                    if (
+                        isinstance(item, AlertEvent)
+                        and item.change is Change.RESOLVED
+                        and item.alert.resolution in RELAYED_RESOLUTIONS
+                    ):
+                        publisher.publish(item)
+            except Overflowed:
+                log.warning("staff relay fell %d bus items behind; some ends unsent", max_queued)
+        await asyncio.sleep(RELAY_RESUBSCRIBE_S)  # a bus shutting down must not spin
 
 
 async def _watch(client: aiomqtt.Client) -> None:

@@ -124,6 +124,9 @@ class RulesEngine:
         self.tenants: dict[int, TenantContext] = {}
         self.devices: dict[int, DeviceContext] = {}
         self.run_devices: dict[int, int] = {}  # route run id -> the device that drives it
+        # route run id -> its crew, driver first; kept after a re-plan drops the run, so the
+        # crew still hears that its alerts closed with it
+        self.run_crews: dict[int, tuple[int, ...]] = {}
         self.stats = EngineStats()
         self.last_sweep = 0.0
         # (when the clock next has something to decide for a device, device id): a sweep
@@ -161,6 +164,7 @@ class RulesEngine:
         runs = tuple(sorted(runs, key=lambda r: r.planned_start_s))
         for run in runs:
             self.run_devices[run.id] = device_id
+            self.run_crews[run.id] = run.crew
         context = self.devices.get(device_id)
         if context is None:
             subject = Subject(tenant_id, device_id, vehicle_id, label)
@@ -498,12 +502,7 @@ class RulesEngine:
     def crew_of(self, route_run_id: int | None) -> tuple[int, ...]:
         if route_run_id is None:
             return ()
-        device_id = self.run_devices.get(route_run_id)
-        context = self.devices.get(device_id) if device_id is not None else None
-        if context is None:
-            return ()
-        run = next((r for r in context.vehicle.runs if r.id == route_run_id), None)
-        return run.crew if run is not None else ()
+        return self.run_crews.get(route_run_id, ())
 
 
 def _renamed(

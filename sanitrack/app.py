@@ -287,6 +287,7 @@ async def alerts_runtime(
     Without ``endpoint`` (the API process) there is no rules engine."""
     async with contextlib.AsyncExitStack() as stack:
         rules: RulesService | None = None
+        staff: alerts.StaffAlertPublisher | None = None
         tasks: list[Coroutine[Any, Any, None]] = []
         if settings.rules.enabled and endpoint is not None:
             rules = RulesService(settings.rules, db.pool)
@@ -311,6 +312,8 @@ async def alerts_runtime(
         bus = alerts.LocalBus()
         listener = await stack.enter_async_context(alerts.AlertListener(db.url, db.pool))
         tasks.append(alerts.pump(listener, bus))
+        if staff is not None:  # ends made elsewhere (a dispatcher, a re-plan) to the crew
+            tasks.append(alerts.relay_closures(bus, staff))
         principals = await _principals({**settings.live_tokens, **extra_tokens}, db.pool)
         authenticator = SessionTokens(db.pool, SystemClock(), fallback=StaticTokens(principals))
         feed = LiveFeed(

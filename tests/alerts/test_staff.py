@@ -16,11 +16,12 @@ import orjson
 import pytest
 
 import alerts
+import planning
 from alerts import Alert, AlertEvent, AlertKind, AlertState, Change, Resolution, Severity
 from broker import free_port
 from ingest import MqttEndpoint
 from storage import Pool
-from tests.alerts.world import T0
+from tests.alerts.world import T0, make_world
 from tests.support import BrokerUnderTest, wait_for
 
 RECEIVE_TIMEOUT_S = 15.0
@@ -159,6 +160,68 @@ async def test_staff_receive_the_alerts_they_act_on_as_qos1_json(
             "evidence": {"off_route_m": 250.0, "fix_count": 6},
         },
     ]
+
+
+async def test_the_crew_hears_the_ends_others_make_and_not_the_engines_twice(
+    database_url: str, pool: Pool, broker: BrokerUnderTest
+) -> None:
+    """A dispatcher closes "you passed stop 2" and a re-plan cancels the run with the
+    "off route" alert open: the driver's phone hears both ends, from the bus (they were made
+    in other processes). The engine's own end (back on route) it sends itself after its
+    commit, so the bus does not send it again; nor do openings come through the bus."""
+    world = await make_world(pool)
+    passed = world.signal(Change.OPENED, "missed:2", T0)
+    off_route = world.signal(Change.OPENED, "off:1", T0, kind=AlertKind.WRONG_ROUTE)
+    back = world.signal(
+        Change.OPENED, "off:0", T0 - dt.timedelta(minutes=9), kind=AlertKind.WRONG_ROUTE
+    )
+    bus = alerts.LocalBus()
+    async with (
+        alerts.AlertListener(database_url, pool) as listener,
+        phone(broker, f"sanitrack/{world.tenant_slug}/staff/+/alerts") as driver_phone,
+        alerts.StaffAlertPublisher(
+            broker.service_endpoint(),
+            crew(world.tenant_slug, world.driver_id),
+            client_id=f"staff-alerts-{secrets.token_hex(4)}",
+        ) as publisher,
+    ):
+        tasks = [
+            asyncio.create_task(alerts.pump(listener, bus)),
+            asyncio.create_task(alerts.relay_closures(bus, publisher)),
+        ]
+        assert await wait_for(lambda: _subscribers(bus), 1) == 1
+        async with pool.connection() as conn:
+            events = await alerts.apply_signals(conn, [passed, off_route, back])
+            ended = dataclasses.replace(back, change=Change.RESOLVED, resolution=Resolution.CLEARED)
+            events += await alerts.apply_signals(conn, [ended])
+            await alerts.notify(conn, events)
+        async with pool.connection() as conn:
+            closed = await alerts.resolve(
+                conn, world.tenant_id, events[0].alert.id, world.dispatcher_id, "Hộ vắng nhà"
+            )
+            await alerts.notify(conn, [closed])
+        async with pool.connection() as conn:
+            await planning.set_run_status(
+                conn, world.tenant_id, world.run_id, planning.RunStatus.CANCELLED
+            )
+        messages = await receive(driver_phone, 2)
+        with pytest.raises(TimeoutError):  # nothing more
+            await asyncio.wait_for(anext(aiter(driver_phone.messages)), 0.5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert {str(m.topic) for m in messages} == {
+        f"sanitrack/{world.tenant_slug}/staff/{world.driver_id}/alerts"
+    }
+    heard = [orjson.loads(m.payload) for m in messages]
+    assert [(h["id"], h["change"], h["resolution"], h["message"]) for h in heard] == [
+        (events[0].alert.id, "resolved", "by_person", "Hộ vắng nhà"),
+        (events[1].alert.id, "resolved", "run_cancelled", alerts.RUN_CANCELLED_NOTE),
+    ]
+
+
+async def _subscribers(bus: alerts.LocalBus) -> int:
+    return bus.subscribers
 
 
 async def test_a_full_queue_counts_what_it_could_not_take() -> None:
