@@ -72,8 +72,8 @@ import alerts
 import customers
 import fleet
 import planning
+from bench.children import SPAWN, child
 from bench.ingest import (
-    SPAWN,
     Endpoint,
     IngestProcess,
     ResourceSampler,
@@ -340,9 +340,7 @@ class Simulator:
 async def background_simulator(job: Job, sampler: ResourceSampler) -> AsyncIterator[Simulator]:
     playing, stop = SPAWN.Event(), SPAWN.Event()
     results: multiprocessing.queues.Queue[Played] = SPAWN.Queue()
-    process = SPAWN.Process(
-        target=simulator_worker, args=(job, playing, stop, results), name="simulator"
-    )
+    process = child(simulator_worker, (job, playing, stop, results), "simulator")
     process.start()
     sampler.watch("simulator", process.pid)
     simulator = Simulator(process, playing, stop, results)

@@ -91,6 +91,7 @@ from paho.mqtt.properties import Properties
 from psycopg import sql
 
 import fleet
+from bench.children import SPAWN, child, die_with_parent
 from broker import BrokerAccess, ServiceAccount, embedded_broker, free_port
 from ingest.mqtt import MqttEndpoint, messages, subscriber_client
 from sanitrack.clock import SystemClock
@@ -111,7 +112,6 @@ DRAIN_STALL_S = 5.0
 DRAIN_MAX_S = 60.0
 COPY_BATCH_ROWS = 5000  # the ingest's default batch_max_rows
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-SPAWN = multiprocessing.get_context("spawn")
 
 
 # ---------------------------------------------------------------- what is measured
@@ -482,9 +482,7 @@ async def _serve_broker(
 async def embedded_broker_process(database_url: str) -> AsyncIterator[Endpoint]:
     port, password = free_port(), secrets.token_urlsafe(18)
     ready, stop = SPAWN.Event(), SPAWN.Event()
-    process = SPAWN.Process(
-        target=broker_worker, args=(database_url, port, password, ready, stop), name="amqtt"
-    )
+    process = child(broker_worker, (database_url, port, password, ready, stop), "amqtt")
     process.start()
     try:
         if not await asyncio.to_thread(ready.wait, 30):
@@ -786,6 +784,7 @@ async def ingest_process(
             cwd=REPO,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
     ingest = IngestProcess(process, http_port, client_id, log_path)
     try:
@@ -845,7 +844,7 @@ async def publish(bench: Bench, rate_msg_s: int, duration_s: float, fixes: int) 
         bench.endpoint.host, bench.endpoint.port, bench.logins, rate_msg_s, duration_s, fixes
     )
     results: multiprocessing.queues.Queue[PublishReport] = SPAWN.Queue()
-    process = SPAWN.Process(target=publish_worker, args=(job, results), name="publisher")
+    process = child(publish_worker, (job, results), "publisher")
     process.start()
     bench.sampler.watch("publisher", process.pid)
     try:
@@ -969,9 +968,7 @@ def say(bench: Bench, text: str) -> None:
 async def subscriber_ceiling(bench: Bench) -> list[CeilingStep]:
     received = SPAWN.RawValue(ctypes.c_longlong, 0)
     ready, stop = SPAWN.Event(), SPAWN.Event()
-    process = SPAWN.Process(
-        target=subscriber_worker, args=(bench.endpoint, received, ready, stop), name="bare-sub"
-    )
+    process = child(subscriber_worker, (bench.endpoint, received, ready, stop), "bare-sub")
     process.start()
     bench.sampler.watch("subscriber", process.pid)
     steps: list[CeilingStep] = []

@@ -128,9 +128,9 @@ import fleet
 import planning
 import reports
 from bench.alerts import fetch_metrics
+from bench.children import SPAWN, child, die_with_parent
 from bench.ingest import (
     REPO,
-    SPAWN,
     Endpoint,
     IngestProcess,
     Latency,
@@ -538,9 +538,7 @@ async def fleet_publisher(
     sent = SPAWN.RawValue(ctypes.c_longlong, 0)
     stop = SPAWN.Event()
     results: multiprocessing.queues.Queue[PublishReport] = SPAWN.Queue()
-    process = SPAWN.Process(
-        target=fleet_publish_worker, args=(job, sent, stop, results), name="publisher"
-    )
+    process = child(fleet_publish_worker, (job, sent, stop, results), "publisher")
     process.start()
     sampler.watch("publisher", process.pid)
     publisher = Publisher(process, sent, stop, results)
@@ -864,9 +862,7 @@ async def client_workers(
     processes = []
     for n in range(CLIENT_WORKERS):
         job = ClientJob(n, url, SAMPLED_PER_WORKER, connect_per_s / CLIENT_WORKERS)
-        process = SPAWN.Process(
-            target=client_worker, args=(job, commands[n], replies), name=f"clients-{n}"
-        )
+        process = child(client_worker, (job, commands[n], replies), f"clients-{n}")
         process.start()
         sampler.watch(f"clients-{n}", process.pid)
         processes.append(process)
@@ -970,6 +966,7 @@ async def api_process(
             cwd=REPO,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
     try:
         deadline_s = time.monotonic() + 60

@@ -49,8 +49,8 @@ from typing import Any
 
 import psycopg
 
+from bench.children import SPAWN, child
 from bench.ingest import (
-    SPAWN,
     CommitProbe,
     Endpoint,
     Latency,
@@ -166,7 +166,7 @@ async def _play(job: Job) -> Played:
 
 async def run_simulator(job: Job, sampler: ResourceSampler) -> Played:
     results: multiprocessing.queues.Queue[Played] = SPAWN.Queue()
-    process = SPAWN.Process(target=simulator_worker, args=(job, results), name="simulator")
+    process = child(simulator_worker, (job, results), "simulator")
     process.start()
     sampler.watch("simulator", process.pid)
     try:
