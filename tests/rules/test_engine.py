@@ -233,11 +233,14 @@ def test_a_day_replays_to_the_same_alerts() -> None:
 
 
 def final_state(world: World) -> tuple[bytes, frozenset[int], dict[str, Change]]:
-    """Each stop's status, the stops missed for good, and each alert's last change."""
+    """Each stop's status, the stops missed for good, and each alert's last change (by the
+    key the store holds it under: a renamed alert is one alert)."""
     stops = world.stops_state
     last: dict[str, Change] = {}
     for signal in world.log.signals:
-        last[signal.key] = signal.change
+        key = world.log.stored_key(signal.key)
+        if signal.replaces is None or key not in last:  # a rename is no change of state
+            last[key] = signal.change
     return bytes(stops.status), frozenset(stops.missed), last
 
 
