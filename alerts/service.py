@@ -75,8 +75,9 @@ _RESOLVE = (
 _SIGNAL_SQL = {Change.OPENED: _OPEN, Change.UPDATED: _UPDATE, Change.RESOLVED: _RESOLVE}
 # An opening that replaces a key (late data moved the alert's start): the alert stored under
 # the old key takes the new key and start, keeping its id, acknowledgement and assignment. A
-# resolved alert keeps what its end said; a one-shot event moves whole. When there is no such
-# alert, or the new key is taken (a replay), _OPEN runs next and does what it does.
+# resolved alert keeps what its end said; a one-shot event moves whole; a withdrawn one (it
+# never held) is not taken back. When there is no such alert, or the new key is taken (a
+# replay), _OPEN runs next and does what it does.
 _RENAME = (
     "UPDATE alerts SET key = %(key)s, opened_at = %(at)s,"
     " last_evidence_at = CASE WHEN resolution = 'one_shot' THEN %(at)s"
@@ -88,6 +89,7 @@ _RENAME = (
     " ELSE %(evidence)s END"
     " WHERE tenant_id = %(tenant_id)s AND key = %(replaces)s AND kind = %(kind)s"
     " AND device_id IS NOT DISTINCT FROM %(device_id)s"
+    " AND resolution IS DISTINCT FROM 'withdrawn'"
     " AND NOT EXISTS (SELECT 1 FROM alerts WHERE tenant_id = %(tenant_id)s AND key = %(key)s)"
     f" RETURNING {_COLUMNS}"
 )

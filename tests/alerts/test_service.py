@@ -181,7 +181,9 @@ async def test_an_opening_that_replaces_a_key_renames_the_alert(pool: Pool, worl
     assert (stored.state, stored.acknowledged_by) == (AlertState.ACKNOWLEDGED, world.dispatcher_id)
     assert stored.evidence == {"from": 15}
 
-    # A resolved alert keeps its end; a one-shot event moves whole; an unknown old key opens.
+    # A resolved alert keeps its end; a one-shot event moves whole; an unknown old key opens,
+    # and so does one that was withdrawn (it never held: what opens now is another alert).
+    off: dict[str, Any] = {"kind": AlertKind.WRONG_ROUTE, "stop_seq": None}
     crossing = world.signal(
         Change.OPENED, "exit:7:1:20000", T0 + 20 * second, kind=AlertKind.GEOFENCE_EXIT
     )
@@ -203,6 +205,14 @@ async def test_an_opening_that_replaces_a_key_renames_the_alert(pool: Pool, worl
                 ),
                 world.signal(Change.OPENED, "missed:7:1:20000", T0 + 20 * second),
                 cleared,
+                world.signal(Change.OPENED, "off:7:1:20000", T0 + 20 * second, **off),
+                world.signal(
+                    Change.RESOLVED,
+                    "off:7:1:20000",
+                    T0 + MINUTE,
+                    resolution=Resolution.WITHDRAWN,
+                    **off,
+                ),
             ],
         )
         events = await alerts.apply_signals(
@@ -219,14 +229,24 @@ async def test_an_opening_that_replaces_a_key_renames_the_alert(pool: Pool, worl
                     world.signal(Change.OPENED, "missed:7:2:15000", T0 + 15 * second),
                     replaces="missed:7:2:20000",
                 ),
+                dataclasses.replace(
+                    world.signal(Change.OPENED, "off:7:1:15000", T0 + 15 * second, **off),
+                    replaces="off:7:1:20000",
+                ),
             ],
         )
+        withdrawn = await alerts.list_alerts(conn, world.tenant_id, kinds=[AlertKind.WRONG_ROUTE])
     assert [(e.change, e.alert.key) for e in events] == [
         (Change.UPDATED, "exit:7:1:15000"),
         (Change.UPDATED, "missed:7:1:15000"),
         (Change.OPENED, "missed:7:2:15000"),
+        (Change.OPENED, "off:7:1:15000"),  # not the withdrawn one, taken back
     ]
-    crossed, served, _ = (e.alert for e in events)
+    assert {(a.key, a.resolution) for a in withdrawn} == {
+        ("off:7:1:20000", Resolution.WITHDRAWN),
+        ("off:7:1:15000", None),
+    }
+    crossed, served, _, _ = (e.alert for e in events)
     assert crossed.opened_at == crossed.last_evidence_at == crossed.resolved_at
     assert crossed.opened_at == T0 + 15 * second
     assert (crossed.state, crossed.resolution) == (AlertState.RESOLVED, Resolution.ONE_SHOT)

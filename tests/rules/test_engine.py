@@ -168,6 +168,30 @@ def test_a_late_fix_that_moves_a_speeding_start_earlier_keeps_one_alert() -> Non
     assert log.keyed() == in_order.keyed()
 
 
+def test_an_alert_withdrawn_by_late_data_is_not_renamed_by_later_late_data() -> None:
+    """Speeding from +20 s is withdrawn when the +30 s fix (under the limit) comes late; a
+    second late fix, +31 s over the limit, makes a new speeding (from +31 s). That is another
+    alert: were it to replace the withdrawn one, the new speeding would never show (the
+    store does not rename a withdrawn alert either: tests/alerts/test_service.py)."""
+    world = make_world()
+
+    def at(t: float, kmh: float) -> FixInput:
+        return world.fix(START_S + t, 10.0 * t, 0.0, kmh)
+
+    world.play([at(t, 30.0) for t in (0, 5, 10, 15)] + [at(t, 60.0) for t in (20, 25, 35, 40)])
+    [opened] = world.log.of(AlertKind.SPEEDING)
+    world.play([at(30, 30.0), at(45, 60.0), at(50, 60.0), at(52, 60.0), at(31, 60.0)])
+    assert world.engine.stats.late_fixes == 2
+    speeding = world.log.of(AlertKind.SPEEDING)
+    assert [(s.change, s.resolution, s.replaces) for s in speeding] == [
+        (Change.OPENED, None, None),
+        (Change.RESOLVED, Resolution.WITHDRAWN, None),
+        (Change.OPENED, None, None),
+    ]
+    assert speeding[1].key == opened.key
+    assert speeding[2].at.timestamp() == START_S + 31.0
+
+
 def test_late_fixes_older_than_the_first_delivered_are_evaluated() -> None:
     fixes = day()
     world, log = play(late_batch(fixes, 0))  # +50 s .. +70 s first, then +0 s .. +45 s
