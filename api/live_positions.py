@@ -17,15 +17,19 @@ import fleet
 from api.live import LiveFeed
 from api.live_messages import LivePosition
 from ingest.fix import DeviceFix, DeviceItem
+from sanitrack.clock import Clock
 from storage import Pool, latest_positions_by_device
 
 log = logging.getLogger(__name__)
 
 
 class PositionSource:
-    def __init__(self, feed: LiveFeed, pool: Pool, reload_interval_s: float = 30.0) -> None:
+    def __init__(
+        self, feed: LiveFeed, pool: Pool, clock: Clock, reload_interval_s: float = 30.0
+    ) -> None:
         self._feed = feed
         self._pool = pool
+        self._clock = clock
         self._reload_interval_s = reload_interval_s
         self._devices: dict[int, fleet.Device] = {}
         self._reload_wanted = asyncio.Event()
@@ -34,7 +38,7 @@ class PositionSource:
         """Load the devices and seed the feed with each one's last stored position."""
         await self._reload()
         async with self._pool.connection() as conn:
-            stored = await latest_positions_by_device(conn)
+            stored = await latest_positions_by_device(conn, self._clock.now())
         self._feed.seed_positions(
             self._position(device_id, tenant_id, fix_time, lat, lon, speed, heading)
             for device_id, tenant_id, fix_time, lat, lon, speed, heading in stored

@@ -37,7 +37,7 @@ async def latest_positions(principal: Reader, ctx: Ctx) -> Response:
 async def _stored_latest(ctx: Ctx, tenant_id: int) -> list[LivePosition]:
     async with ctx.pool.connection() as conn:
         devices = {d.id: d for d in await fleet.list_devices(conn, tenant_id)}
-        rows = await latest_positions_by_device(conn)
+        rows = await latest_positions_by_device(conn, ctx.clock.now())
     return [
         LivePosition(
             tenant_id,

@@ -325,7 +325,7 @@ async def alerts_runtime(
             max_queued_per_client=settings.api.live_max_queued,
         )
         tasks.append(feed.run())
-        positions = PositionSource(feed, db.pool)
+        positions = PositionSource(feed, db.pool, SystemClock())
         await positions.start()
         tasks.append(positions.run())
         yield AlertsRuntime(rules, bus, feed, positions, authenticator, tasks)

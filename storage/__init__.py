@@ -12,6 +12,7 @@ from storage.errors import EmbeddedPostgresError, MigrationError, StorageError
 from storage.migrations import apply_migrations
 from storage.pool import Pool, open_pool
 from storage.positions import (
+    LATEST_WITHIN,
     POSITION_COLUMNS,
     MaintenanceReport,
     PositionRow,
@@ -36,6 +37,7 @@ from storage.tracks import (
 )
 
 __all__ = [
+    "LATEST_WITHIN",
     "POSITION_COLUMNS",
     "DeadLetter",
     "DeviceEventRow",

@@ -291,18 +291,22 @@ async def latest_positions(conn: AsyncConnection[Any], tenant_id: int) -> list[d
     return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
 
 
+LATEST_WITHIN = dt.timedelta(days=2)
+
+
 async def latest_positions_by_device(
-    conn: AsyncConnection[Any], within: dt.timedelta = dt.timedelta(days=2)
+    conn: AsyncConnection[Any], now: dt.datetime
 ) -> list[tuple[int, int, dt.datetime, float, float, float | None, float | None]]:
     """(device id, tenant id, time, lat, lon, speed, heading) of the last stored fix of
-    every device that sent one ``within`` (bounded so only recent partitions are read)."""
+    every device that sent one within LATEST_WITHIN of ``now`` (the caller's clock; bounded
+    so only recent partitions are read)."""
     cursor = await conn.execute(
         "SELECT d.id, d.tenant_id, p.time, p.lat, p.lon, p.speed_kmh, p.heading_deg"
         " FROM devices d CROSS JOIN LATERAL ("
         "   SELECT time, lat, lon, speed_kmh, heading_deg FROM positions"
-        "   WHERE device_id = d.id AND time > now() - %s ORDER BY time DESC LIMIT 1) p"
+        "   WHERE device_id = d.id AND time > %s ORDER BY time DESC LIMIT 1) p"
         " ORDER BY d.id",
-        (within,),
+        (now - LATEST_WITHIN,),
     )
     return list(await cursor.fetchall())
 

@@ -10,6 +10,7 @@ import pytest
 
 import accounts
 import fleet
+import storage
 from accounts import Role
 from tests.api.conftest import NOW, ApiUnderTest
 
@@ -58,6 +59,23 @@ async def test_every_endpoint_family_answers_another_tenants_object_with_404(
     for path in read_paths(api.a):
         response = await api.get(path)
         assert response.status_code == 200, (path, response.text)
+
+
+async def test_latest_positions_are_those_of_the_last_two_days_by_the_callers_clock(
+    api: ApiUnderTest,
+) -> None:
+    """The window is the caller's clock's, not the database server's (a fixed test day
+    stays valid on any day it runs)."""
+    latest = (await api.get("/api/v1/positions/latest")).json()
+    assert [p["device_id"] for p in latest] == [api.a.device_id]
+    last_fix = dt.datetime.fromisoformat(latest[0]["time"])
+    async with api.ctx.pool.connection() as conn:
+        just_within = await storage.latest_positions_by_device(
+            conn, last_fix + storage.LATEST_WITHIN - dt.timedelta(seconds=1)
+        )
+        past = await storage.latest_positions_by_device(conn, last_fix + storage.LATEST_WITHIN)
+    assert api.a.device_id in {row[0] for row in just_within}
+    assert api.a.device_id not in {row[0] for row in past}
 
 
 async def test_lists_hold_only_the_callers_tenant(api: ApiUnderTest) -> None:
