@@ -76,8 +76,8 @@ class AlertSignal:
     message: str  # for people, Vietnamese: "Xe 29C-10001 đã đi qua điểm 12 mà chưa thu gom"
     evidence: dict[str, Any] = field(default_factory=dict)
     resolution: Resolution | None = None  # with RESOLVED
-    # With OPENED: the key this alert was opened under before late data moved its start
-    # earlier (the key holds the start). The store renames the alert, which stays one alert.
+    # With OPENED: the key this alert was opened under before late data moved its start (the
+    # key holds the start). The store renames the alert, which stays one alert.
     replaces: str | None = None
 
 
