@@ -81,6 +81,7 @@ from bench.ingest import (
     ingest_process,
     mosquitto,
     mosquitto_reachable,
+    own_mosquitto,
     warn_about_neighbours,
 )
 from bench.load import INTERVAL_S, Job, Played, forget_retained_status, scenario_config
@@ -571,6 +572,7 @@ class ProbeRun:
 
 async def run_probe(
     url: str,
+    endpoint: Endpoint,
     probe: Probe,
     street: Street,
     fix_start: dt.datetime,
@@ -589,12 +591,14 @@ async def run_probe(
             connect(f"ws://127.0.0.1:{port}/ws/live?token={token}")
         )
         staff = await stack.enter_async_context(
-            aiomqtt.Client("127.0.0.1", 1883, identifier=f"bench-staff-{secrets.token_hex(4)}")
+            aiomqtt.Client(
+                endpoint.host, endpoint.port, identifier=f"bench-staff-{secrets.token_hex(4)}"
+            )
         )
         truck_client = await stack.enter_async_context(
             aiomqtt.Client(
-                "127.0.0.1",
-                1883,
+                endpoint.host,
+                endpoint.port,
                 username=probe.username,
                 password=probe.secret,
                 identifier=f"bench-probe-{secrets.token_hex(4)}",
@@ -830,7 +834,11 @@ async def run(args: argparse.Namespace) -> None:
     warn_about_neighbours()
     async with bench_database() as url, contextlib.AsyncExitStack() as stack:
         database = url.rsplit("/", 1)[1]
-        endpoint = await stack.enter_async_context(mosquitto())
+        if args.machine_mosquitto:
+            endpoint = await stack.enter_async_context(mosquitto())
+        else:
+            endpoint = await stack.enter_async_context(own_mosquitto(Path(args.work)))
+        say(f"broker: Mosquitto on {endpoint.host}:{endpoint.port}")
         say(f"database {database}; registering {args.devices:,} background devices ...")
         began = time.monotonic()
         background = await register_background(url, args.devices)
@@ -870,7 +878,15 @@ async def run(args: argparse.Namespace) -> None:
         metrics_before = await rules_metrics(ingest)
         say(f"probe: {args.cycles} cycles (+{WARM_UP_CYCLES} warm-up)")
         probe_run = await run_probe(
-            url, probe, street, fix_start, ingest.http_port, token, args.cycles, args.pause_s
+            url,
+            endpoint,
+            probe,
+            street,
+            fix_start,
+            ingest.http_port,
+            token,
+            args.cycles,
+            args.pause_s,
         )
         metrics_after = await rules_metrics(ingest)
         window = (probe_run.started_epoch_s, probe_run.ended_epoch_s)
@@ -916,6 +932,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="between cycles: a longer probe sees more of the ingest's life (its GC, reloads)",
     )
     parser.add_argument("--work", default=tempfile.gettempdir(), help="where the ingest log goes")
+    parser.add_argument(
+        "--machine-mosquitto",
+        action="store_true",
+        help="the machine's Mosquitto on 127.0.0.1:1883 (its own queue limits) instead of one"
+        " started with the deployment's (deploy/mosquitto/mosquitto.conf)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.devices = args.devices or (2000 if quick else 25_000)
@@ -928,7 +950,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if not mosquitto_reachable():
+    if args.machine_mosquitto and not mosquitto_reachable():
         print("Mosquitto is not reachable on 127.0.0.1:1883", file=sys.stderr)
         return 1
     began = time.monotonic()

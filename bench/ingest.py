@@ -502,21 +502,75 @@ async def mosquitto() -> AsyncIterator[Endpoint]:
     yield Endpoint("mosquitto", *MOSQUITTO, None, None, 5, pids[0] if pids else None)
 
 
-def mosquitto_reachable() -> bool:
+DEPLOYED_MOSQUITTO_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
+# What a deployment's broker holds for a lagging ingest (deploy/mosquitto/mosquitto.conf).
+QUEUE_OPTIONS = ("max_queued_messages", "max_queued_bytes", "max_inflight_messages")
+
+
+@contextlib.asynccontextmanager
+async def own_mosquitto(work_dir: Path) -> AsyncIterator[Endpoint]:
+    """A Mosquitto of this benchmark's own, on a free port, with the deployment's queue
+    limits (the machine's runs with the defaults: past 1,000 queued messages a session it
+    drops what a lagging ingest has not read, where a deployment would hold it), without
+    persistence or logins; it dies with the benchmark."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    deployed = DEPLOYED_MOSQUITTO_CONF.read_text().splitlines()
+    queue = [line for line in deployed if line.split(" ", 1)[0] in QUEUE_OPTIONS]
+    port = free_port()
+    config = work_dir / f"mosquitto-bench-{port}.conf"
+    log_path = work_dir / f"mosquitto-bench-{port}.log"
+    config.write_text(
+        "\n".join(
+            [
+                f"listener {port} 127.0.0.1",
+                "allow_anonymous true",
+                "persistence false",
+                *queue,
+                f"log_dest file {log_path}",
+                "log_type error",
+                "log_type warning",
+                "",
+            ]
+        )
+    )
+    process = await asyncio.create_subprocess_exec(
+        binary,
+        "-c",
+        str(config),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
     try:
-        with socket.create_connection(MOSQUITTO, timeout=1):
+        deadline_s = time.monotonic() + 15
+        while not _reachable(("127.0.0.1", port)):
+            if process.returncode is not None or time.monotonic() > deadline_s:
+                raise RuntimeError(f"mosquitto did not start on port {port}; see {log_path}")
+            await asyncio.sleep(0.05)
+        yield Endpoint("mosquitto", "127.0.0.1", port, None, None, 5, process.pid)
+    finally:
+        await stop_process(process)
+
+
+def mosquitto_reachable() -> bool:
+    return _reachable(MOSQUITTO)
+
+
+def _reachable(address: tuple[str, int]) -> bool:
+    try:
+        with socket.create_connection(address, timeout=1):
             return True
     except OSError:
         return False
 
 
-def forget_mosquitto_session(client_id: str) -> None:
+def forget_mosquitto_session(endpoint: Endpoint, client_id: str) -> None:
     """Connect once with clean start and no expiry so Mosquitto drops the ingest's session
     (otherwise it would keep queueing messages for it after the benchmark)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
     properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     properties.SessionExpiryInterval = 0
-    client.connect(*MOSQUITTO, clean_start=True, properties=properties)
+    client.connect(endpoint.host, endpoint.port, clean_start=True, properties=properties)
     client.loop(timeout=1.0)
     client.disconnect()
 
@@ -793,7 +847,7 @@ async def ingest_process(
     finally:
         await stop_process(process)
         if endpoint.name == "mosquitto":
-            await asyncio.to_thread(forget_mosquitto_session, client_id)
+            await asyncio.to_thread(forget_mosquitto_session, endpoint, client_id)
 
 
 async def wait_subscribed(ingest: IngestProcess) -> None:
