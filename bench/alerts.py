@@ -4,9 +4,12 @@ WebSocket and the driver's phone topic, while the ingest carries a simulated cit
 Run from the repository root (it prints figures; it is not a pass/fail test):
 
     .venv/bin/python -m bench.alerts [--devices 25000] [--cycles 200] [--quick]
-                                     [--pause-s 0]
+                                     [--pause-s 0] [--machine-mosquitto]
 
-In a fresh database ``sanitrack_bench_<random>``, through the machine's Mosquitto:
+In a fresh database ``sanitrack_bench_<random>``, through a Mosquitto of its own on a free
+port with the deployment's queue limits (``deploy/mosquitto/mosquitto.conf``: a lagging
+ingest's messages wait in the broker; the machine's Mosquitto, ``--machine-mosquitto``,
+keeps 1,000 a session and drops the rest):
 
 1. The background: a simulator scenario of --devices devices, built and registered as
    bench/load.py does (80 % trucks, 20 % phones, 5 s interval, no route runs registered),
