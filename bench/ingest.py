@@ -503,29 +503,39 @@ async def mosquitto() -> AsyncIterator[Endpoint]:
 
 
 DEPLOYED_MOSQUITTO_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
-# What a deployment's broker holds for a lagging ingest (deploy/mosquitto/mosquitto.conf).
-QUEUE_OPTIONS = ("max_queued_messages", "max_queued_bytes", "max_inflight_messages")
+# What a deployment's broker holds for a lagging ingest, and how it keeps it on disk
+# (deploy/mosquitto/mosquitto.conf).
+DEPLOYED_OPTIONS = (
+    "max_queued_messages",
+    "max_queued_bytes",
+    "max_inflight_messages",
+    "persistence",
+    "autosave_interval",
+)
 
 
 @contextlib.asynccontextmanager
 async def own_mosquitto(work_dir: Path) -> AsyncIterator[Endpoint]:
     """A Mosquitto of this benchmark's own, on a free port, with the deployment's queue
-    limits (the machine's runs with the defaults: past 1,000 queued messages a session it
-    drops what a lagging ingest has not read, where a deployment would hold it), without
-    persistence or logins; it dies with the benchmark."""
+    limits and persistence (the machine's keeps 1,000 queued messages a session and drops
+    what a lagging ingest has not read, where a deployment would hold it; and it carries
+    whatever other sessions the machine's tests left subscribed), without logins; it dies
+    with the benchmark and leaves its files in ``work_dir``."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     deployed = DEPLOYED_MOSQUITTO_CONF.read_text().splitlines()
-    queue = [line for line in deployed if line.split(" ", 1)[0] in QUEUE_OPTIONS]
+    options = [line for line in deployed if line.split(" ", 1)[0] in DEPLOYED_OPTIONS]
     port = free_port()
-    config = work_dir / f"mosquitto-bench-{port}.conf"
-    log_path = work_dir / f"mosquitto-bench-{port}.log"
+    data_dir = work_dir / f"mosquitto-bench-{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = data_dir / "mosquitto.conf"
+    log_path = data_dir / "mosquitto.log"
     config.write_text(
         "\n".join(
             [
                 f"listener {port} 127.0.0.1",
                 "allow_anonymous true",
-                "persistence false",
-                *queue,
+                *options,
+                f"persistence_location {data_dir}/",
                 f"log_dest file {log_path}",
                 "log_type error",
                 "log_type warning",
