@@ -49,7 +49,7 @@ from geo import LocalProjection
 from ingest.decode import Limits, decode
 from ingest.filters import FixFilter, JumpRules, Verdict
 from ingest.topics import TopicKind, route
-from rules import BinLift, FixInput, RulesEngine
+from rules import BinLift, FixInput, RulesEngine, stored_keys
 from sanitrack.settings import RulesSettings
 from simulator.actors import fix_noise
 from simulator.faults import FaultKind, TruthEntry
@@ -194,16 +194,9 @@ def score(
     start_s = scenario.start.timestamp()
     interval_s = scenario.config.interval_s
     slug_of = {device_id: slug for slug, device_id in device_ids.items()}
-    # An opening that replaces a key renames the alert stored under it (late data moved its
-    # start): one alert, as the store keeps it.
-    renames = {s.replaces: s.key for s in signals if s.replaces is not None}
-
-    def stored_key(key: str) -> str:
-        while key in renames:
-            key = renames[key]
-        return key
-
-    opened = [s for s in signals if s.change is Change.OPENED and s.key not in renames]
+    # A renamed alert (late data moved its start) is one alert, as the store keeps it.
+    stored_key = stored_keys(signals)
+    opened = [s for s in signals if s.change is Change.OPENED and stored_key(s.key) == s.key]
     by_kind: dict[AlertKind, list[AlertSignal]] = defaultdict(list)
     for signal in opened:
         by_kind[signal.kind].append(signal)

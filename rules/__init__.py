@@ -9,7 +9,7 @@ from rules.engine import (
     RulesEngine,
     StopConfirmation,
 )
-from rules.signals import Subject
+from rules.signals import Subject, stored_keys
 from rules.stops import Outcome
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "RulesEngine",
     "StopConfirmation",
     "Subject",
+    "stored_keys",
 ]

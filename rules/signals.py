@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,19 @@ def alert_key(kind: AlertKind, subject: Subject, t: float, *parts: object) -> st
     """Names an alert for good: the same evidence always gives the same key."""
     tail = ":".join(str(p) for p in parts)
     return f"{kind}:{subject.device_id}:{tail}:{round(t * 1000)}"
+
+
+def stored_keys(signals: Iterable[AlertSignal]) -> Callable[[str], str]:
+    """The key the store holds each alert under once ``signals`` are applied: an opening
+    that ``replaces`` a key renames that alert (late data moved its start)."""
+    renames = {s.replaces: s.key for s in signals if s.replaces is not None}
+
+    def stored(key: str) -> str:
+        while key in renames:
+            key = renames[key]
+        return key
+
+    return stored
 
 
 def key_stem(key: str) -> str:

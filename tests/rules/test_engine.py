@@ -12,7 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from alerts import AlertKind, Change, Resolution, VisitEvidence, VisitStatus
-from rules import FixInput
+from rules import FixInput, stored_keys
 from sanitrack.settings import RulesSettings
 from tests.rules.world import DEVICE_ID, START_S, Log, StopSpec, Trip, World, make_world
 
@@ -261,8 +261,9 @@ def final_state(world: World) -> tuple[bytes, frozenset[int], dict[str, Change]]
     key the store holds it under: a renamed alert is one alert)."""
     stops = world.stops_state
     last: dict[str, Change] = {}
+    stored = stored_keys(world.log.signals)
     for signal in world.log.signals:
-        key = world.log.stored_key(signal.key)
+        key = stored(signal.key)
         if signal.replaces is None or key not in last:  # a rename is no change of state
             last[key] = signal.change
     return bytes(stops.status), frozenset(stops.missed), last

@@ -20,7 +20,7 @@ import fleet
 import planning
 from alerts import AlertKind, AlertSignal, Change, StopVisit
 from geo import LocalProjection
-from rules import FixInput, Outcome, RulesEngine
+from rules import FixInput, Outcome, RulesEngine, stored_keys
 from rules.engine import DeviceContext
 from rules.stops import StopsState
 from sanitrack.settings import RulesSettings
@@ -110,22 +110,19 @@ class Log:
         return [s for s in self.signals if s.kind is kind]
 
     def stored_key(self, key: str) -> str:
-        """The key the store holds the alert under: an opening that ``replaces`` a key
-        renames that alert (late data moved its start)."""
-        renames = {s.replaces: s.key for s in self.signals if s.replaces is not None}
-        while key in renames:
-            key = renames[key]
-        return key
+        """The key the store holds the alert under (``signals.stored_keys``)."""
+        return stored_keys(self.signals)(key)
 
     def open_missed(self) -> set[int]:
         """The stops with a missed_stop alert opened and not resolved (or withdrawn)."""
         missed = self.of(AlertKind.MISSED_STOP)
-        resolved = {self.stored_key(s.key) for s in missed if s.change is Change.RESOLVED}
+        stored = stored_keys(self.signals)
+        resolved = {stored(s.key) for s in missed if s.change is Change.RESOLVED}
         return {
             s.stop_seq
             for s in missed
             if s.change is Change.OPENED
-            and self.stored_key(s.key) not in resolved
+            and stored(s.key) not in resolved
             and s.stop_seq is not None
         }
 
@@ -134,7 +131,8 @@ class Log:
 
     def keyed(self) -> set[tuple[str, Change]]:
         """The alert changes said, by the key the store holds each alert under."""
-        return {(self.stored_key(s.key), s.change) for s in self.signals}
+        stored = stored_keys(self.signals)
+        return {(stored(s.key), s.change) for s in self.signals}
 
     def visits_of(self, seq: int) -> list[StopVisit]:
         return [v for v in self.visits if v.stop_seq == seq]
