@@ -435,6 +435,9 @@ class DeviceSession(asyncio.Protocol):
         if self._end_error is None and not self._disconnecting:
             self._end_error = ConnectionLost(self.client_id, reason)
             self._end_error.__cause__ = cause
+            # Said now, with ``connected``: the transport's connection_lost comes a loop turn
+            # later, and a caller that saw the connection end must also see why.
+            self.lost = self._end_error
         self._transport.abort()
 
     def _handle(self, packets: list[tuple[int, bytes]]) -> None:

@@ -472,7 +472,17 @@ async def test_a_missing_pingresp_ends_the_connection() -> None:
     assert "PINGRESP" in session.lost.reason
 
 
-async def test_connect_times_out_without_connack() -> None:
+async def test_a_connection_ended_says_why_at_once() -> None:
+    """``connected`` and ``lost`` change together: the transport's own end comes a loop turn
+    later, and a caller that saw ``connected`` go false must not find ``lost`` empty."""
+    async with scripted(ScriptedPeer()) as peer:
+        session = DeviceSession("ended", None, None)
+        await session.connect("127.0.0.1", peer.port)
+        session.abort()
+        assert not session.connected
+        assert session.lost is not None
+        assert "aborted" in session.lost.reason
+
     async with scripted(ScriptedPeer(connack=False)) as peer:
         session = DeviceSession("ignored", None, None)
         with pytest.raises(TimeoutError):
