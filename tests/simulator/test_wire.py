@@ -483,6 +483,8 @@ async def test_a_connection_ended_says_why_at_once() -> None:
         assert session.lost is not None
         assert "aborted" in session.lost.reason
 
+
+async def test_connect_times_out_without_connack() -> None:
     async with scripted(ScriptedPeer(connack=False)) as peer:
         session = DeviceSession("ignored", None, None)
         with pytest.raises(TimeoutError):
